@@ -1,0 +1,399 @@
+"""The `Schedule` base class: an immutable, pure function of the optimizer-update count.
+
+Conventions shared by every schedule in this package:
+
+* Time is the number of optimizer updates already taken, ``t = 0, 1, 2, ...``:
+  ``value(t)`` is the value the ``t``-th update uses (0-indexed).
+* ``length`` is the number of updates a schedule covers (``None``: it runs forever,
+  as a constant or a cyclical schedule without a cycle count does).
+* A decay (linear, cosine, polynomial, the last phase of 1cycle) reaches its end value
+  at its last update, ``t = length - 1``, so the end value is actually used. Periodic
+  schedules (CLR, SGDR) use half-open cycles: a cycle's first update is its restart value.
+* Past the end, ``after_end`` decides: ``"hold"`` (default) repeats the last value,
+  ``"cycle"`` starts over, ``"error"`` raises. Nothing is ever extrapolated, so no
+  schedule can produce a negative, NaN or infinite value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import operator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, NoReturn
+
+AFTER_END = ("hold", "error", "cycle")
+
+_REGISTRY: dict[str, type[Schedule]] = {}
+
+
+class Phase(NamedTuple):
+    """One row of a schedule's phase table: updates ``[start, stop)`` and their end values."""
+
+    name: str
+    start: int
+    stop: int | None
+    start_value: float
+    end_value: float
+
+
+def registered_kinds() -> list[str]:
+    """Names of every schedule family, as used by ``to_dict()`` and spec strings."""
+    return sorted(_REGISTRY)
+
+
+def schedule_class(kind: str) -> type[Schedule]:
+    """The class registered under ``kind``; a ValueError lists the known names otherwise."""
+    try:
+        return _REGISTRY[kind]
+    except KeyError:
+        close = difflib.get_close_matches(kind, _REGISTRY, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(
+            f"unknown schedule {kind!r}{hint}; known: {', '.join(registered_kinds())}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Base class of every schedule: subclasses define fields, `_validate`, `_length`, `_value`.
+
+    Subclasses register themselves under their ``kind`` so that ``to_dict``/``from_dict``
+    and spec strings such as ``"one_cycle(max_lr=0.4,total=1000)"`` can name them.
+    """
+
+    kind: ClassVar[str] = ""
+    after_end: str = field(default="hold", kw_only=True)
+    if TYPE_CHECKING:
+        _len: ClassVar[int | None]  # set once in __post_init__; read on every evaluation
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        kind = cls.__dict__.get("kind")
+        if kind:
+            _REGISTRY[kind] = cls
+
+    def __post_init__(self) -> None:
+        if self.after_end not in AFTER_END:
+            self._fail("after_end", self.after_end, f"expected one of {', '.join(AFTER_END)}")
+        self._validate()
+        n = self._length()
+        if n is not None and n < 1:
+            self._fail("length", n, "expected at least 1 update")
+        object.__setattr__(self, "_len", n)
+
+    # ----------------------------------------------------------------- subclass hooks
+    def _validate(self) -> None:
+        """Check and normalise fields; raise ValueError naming the field otherwise."""
+
+    def _length(self) -> int | None:
+        return None
+
+    def _value(self, t: int) -> float:
+        raise NotImplementedError
+
+    def _phase_bounds(self, horizon: int | None) -> list[tuple[str, int, int | None]]:
+        return [(self.kind, 0, self.length)]
+
+    def anchors(self) -> tuple[float, float]:
+        """The (low, high) values this schedule moves between, for `mirror`.
+
+        Raises:
+            TypeError: if the schedule has no natural low and high (a constant, a product).
+        """
+        raise TypeError(f"{self.kind} has no low/high anchors, so it cannot be mirrored")
+
+    def _height(self, t: int) -> float:
+        low, high = self.anchors()
+        if not high > low:
+            raise TypeError(f"{self.kind} does not vary (low == high), so it cannot be mirrored")
+        return min(1.0, max(0.0, (self._value(t) - low) / (high - low)))
+
+    # ----------------------------------------------------------------- public API
+    @property
+    def length(self) -> int | None:
+        """Number of optimizer updates this schedule covers (None: unbounded)."""
+        return self._len
+
+    def value(self, step: int) -> float:
+        """Value used by optimizer update number ``step`` (0-indexed)."""
+        return self._value(self._resolve(step))
+
+    def __call__(self, step: int) -> float:
+        return self._value(self._resolve(step))
+
+    def height(self, step: int) -> float:
+        """Where ``value(step)`` sits between the schedule's low (0) and high (1) anchors.
+
+        Cyclical schedules define it per phase, so that a mirrored momentum follows the
+        same shape as the learning rate (this is what PyTorch's cyclical momentum does).
+        """
+        return self._height(self._resolve(step))
+
+    def _resolve(self, step: int) -> int:
+        n = self._len
+        if step.__class__ is int and step >= 0 and (n is None or step < n):
+            return step  # the common case, kept cheap for the per-update path
+        try:
+            t = operator.index(step)
+        except TypeError:
+            raise TypeError(
+                f"{self.kind}: step must be an integer count of optimizer updates, got {step!r}"
+            ) from None
+        if t < 0:
+            raise ValueError(f"{self.kind}: step={t} is invalid; expected an integer >= 0")
+        if n is None or t < n:
+            return t
+        if self.after_end == "hold":
+            return n - 1
+        if self.after_end == "cycle":
+            return t % n
+        raise ValueError(
+            f"{self.kind}: step {t} is past the end of the schedule "
+            f"(length {n} updates) and after_end='error'"
+        )
+
+    def sample(self, n: int = 512, horizon: int | None = None) -> tuple[list[int], list[float]]:
+        """Evenly spaced ``(steps, values)`` over the schedule, for plots and tables.
+
+        Args:
+            n: number of points; every update is returned when the span has fewer.
+            horizon: span in updates; defaults to ``length`` (required when unbounded).
+
+        >>> from lrlab.schedules import linear
+        >>> linear(init=1.0, end=0.0, total=5).sample(3)
+        ([0, 2, 4], [1.0, 0.5, 0.0])
+        """
+        span = self._span(horizon)
+        if n < 2 or n >= span:
+            steps = list(range(span))
+        else:
+            steps = sorted({round(i * (span - 1) / (n - 1)) for i in range(n)})
+        return steps, [self.value(s) for s in steps]
+
+    def _span(self, horizon: int | None) -> int:
+        span = horizon if horizon is not None else self.length
+        if span is None:
+            raise ValueError(
+                f"{self.kind} runs forever; give horizon= (a number of updates) to sample it"
+            )
+        if span < 1:
+            raise ValueError(f"horizon={span} is invalid; expected at least 1 update")
+        return span
+
+    def phases(self, horizon: int | None = None) -> list[Phase]:
+        """The schedule's phases with their update ranges and start/end values."""
+        rows = []
+        for name, start, stop in self._phase_bounds(horizon):
+            last = start if stop is None else stop - 1
+            rows.append(Phase(name, start, stop, self.value(start), self.value(last)))
+        return rows
+
+    def describe(self, horizon: int | None = None) -> str:
+        """A plain-text phase table (the CLI's ``lrlab schedule show`` prints the same).
+
+        >>> from lrlab.schedules import one_cycle
+        >>> print(one_cycle(max_lr=1.0, total=100).describe())
+        one_cycle(max_lr=1.0, total=100, base_lr=0.1, final_lr=0.0001, annihilation=0.14)
+        length: 100 updates; after the end: hold
+        phase          updates      start        end
+        up             0-42         0.1          0.97907
+        down           43-85        1            0.12093
+        annihilation   86-99        0.1          0.0001
+        """
+        n = self.length
+        lines = [
+            self.to_spec(),
+            f"length: {'unbounded' if n is None else f'{n} updates'}; "
+            f"after the end: {self.after_end}",
+            f"{'phase':<14} {'updates':<12} {'start':<12} end",
+        ]
+        for p in self.phases(horizon):
+            span = f"{p.start}-" + ("..." if p.stop is None else str(p.stop - 1))
+            lines.append(f"{p.name:<14} {span:<12} {_fmt(p.start_value):<12} {_fmt(p.end_value)}")
+        return "\n".join(lines)
+
+    # ----------------------------------------------------------------- serialisation
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict that `from_dict` turns back into an equal schedule.
+
+        >>> from lrlab.schedules import Schedule, triangular
+        >>> s = triangular(base_lr=0.001, max_lr=0.006, step_size=2000)
+        >>> Schedule.from_dict(s.to_dict()) == s
+        True
+        """
+        out: dict[str, Any] = {"kind": self.kind}
+        for f in dataclasses.fields(self):
+            out[f.name] = _encode(getattr(self, f.name))
+        return out
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> Schedule:
+        """Build a schedule from the output of `to_dict` (``{"kind": ..., **params}``)."""
+        if not isinstance(data, dict) or "kind" not in data:
+            raise ValueError(f"a schedule dict needs a 'kind' key, got {data!r}")
+        params = {k: _decode(v) for k, v in data.items() if k != "kind"}
+        return build(str(data["kind"]), (), params)
+
+    def to_spec(self) -> str:
+        """The short form used on the command line, e.g. ``cosine(init=0.1, end=0.0, total=90)``."""
+        args = []
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name == "after_end" and v == "hold":
+                continue
+            if f.default is None and v is None:
+                continue
+            args.append(f"{f.name}={_spec_value(v)}")
+        return f"{self.kind}({', '.join(args)})"
+
+    # ----------------------------------------------------------------- arithmetic
+    def __mul__(self, other: object) -> Schedule:
+        from lrlab.schedules._combinators import Multiply, Scale
+
+        if isinstance(other, Schedule):
+            return Multiply(self, other)
+        if isinstance(other, (int, float)) and not isinstance(other, bool):
+            return Scale(self, float(other))
+        return NotImplemented
+
+    __rmul__ = __mul__
+
+    # ----------------------------------------------------------------- validation helpers
+    def _fail(self, name: str, value: object, allowed: str) -> NoReturn:
+        raise ValueError(f"{self.kind}: {name}={value!r} is invalid; {allowed}")
+
+    def _set(self, name: str, value: object) -> None:
+        object.__setattr__(self, name, value)
+
+    def _real(
+        self,
+        name: str,
+        *,
+        low: float | None = 0.0,
+        low_open: bool = False,
+        high: float | None = None,
+        high_open: bool = False,
+        optional: bool = False,
+    ) -> float | None:
+        """Check that field ``name`` is a finite number in the given range; store it as float."""
+        v = getattr(self, name)
+        if v is None and optional:
+            return None
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            self._fail(
+                name, v, f"expected a finite number{_range_text(low, low_open, high, high_open)}"
+            )
+        v = float(v)
+        too_low = low is not None and (v <= low if low_open else v < low)
+        too_high = high is not None and (v >= high if high_open else v > high)
+        if too_low or too_high:
+            self._fail(
+                name, v, f"expected a finite number{_range_text(low, low_open, high, high_open)}"
+            )
+        self._set(name, v)
+        return v
+
+    def _integer(self, name: str, *, low: int = 1, optional: bool = False) -> int | None:
+        """Check that field ``name`` is an integer >= ``low`` (floats such as 2.0 are refused)."""
+        v = getattr(self, name)
+        if v is None and optional:
+            return None
+        if isinstance(v, bool) or not isinstance(v, int):
+            try:
+                v = operator.index(v)
+            except TypeError:
+                self._fail(name, v, f"expected an integer >= {low}")
+        if v < low:
+            self._fail(name, v, f"expected an integer >= {low}")
+        self._set(name, int(v))
+        return int(v)
+
+    def _choice(self, name: str, options: tuple[str, ...]) -> str:
+        v = getattr(self, name)
+        if v not in options:
+            self._fail(name, v, f"expected one of {', '.join(map(repr, options))}")
+        return str(v)
+
+    def _schedule(self, name: str) -> Schedule:
+        v = getattr(self, name)
+        if not isinstance(v, Schedule):
+            self._fail(name, v, "expected a Schedule")
+        return v
+
+
+def lerp(a: float, b: float, p: float) -> float:
+    """Linear interpolation that returns ``b`` exactly at ``p == 1`` (so end values are exact)."""
+    return b if p >= 1.0 else a + (b - a) * p
+
+
+def _range_text(low: float | None, low_open: bool, high: float | None, high_open: bool) -> str:
+    parts = []
+    if low is not None:
+        parts.append(f"{'>' if low_open else '>='} {low:g}")
+    if high is not None:
+        parts.append(f"{'<' if high_open else '<='} {high:g}")
+    return (" " + " and ".join(parts)) if parts else ""
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def _encode(v: Any) -> Any:
+    if isinstance(v, Schedule):
+        return v.to_dict()
+    if isinstance(v, (tuple, list)):
+        return [_encode(x) for x in v]
+    return v
+
+
+def _decode(v: Any) -> Any:
+    if isinstance(v, dict) and "kind" in v:
+        return Schedule.from_dict(v)
+    if isinstance(v, list):
+        return tuple(_decode(x) for x in v)
+    return v
+
+
+def _spec_value(v: Any) -> str:
+    if isinstance(v, Schedule):
+        return v.to_spec()
+    if isinstance(v, (tuple, list)):
+        return "(" + ", ".join(_spec_value(x) for x in v) + ("," if len(v) == 1 else "") + ")"
+    if isinstance(v, float):
+        return repr(v)
+    return repr(v)
+
+
+def build(kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Schedule:
+    """Construct schedule ``kind`` from positional and keyword parameters, with clear errors."""
+    cls = schedule_class(kind)
+    names = [f.name for f in dataclasses.fields(cls) if f.init]
+    positional = [f.name for f in dataclasses.fields(cls) if f.init and not f.kw_only]
+    if len(args) > len(positional):
+        raise ValueError(
+            f"{kind}: takes at most {len(positional)} positional parameters "
+            f"({', '.join(positional)}), got {len(args)}"
+        )
+    params = dict(zip(positional, args))
+    for k, v in kwargs.items():
+        if k not in names:
+            close = difflib.get_close_matches(k, names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"{kind}: unknown parameter {k!r}{hint}; allowed: {', '.join(names)}")
+        if k in params:
+            raise ValueError(f"{kind}: parameter {k!r} given twice")
+        params[k] = v
+    missing = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.init
+        and f.name not in params
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ValueError(f"{kind}: missing required parameter(s): {', '.join(missing)}")
+    return cls(**params)
