@@ -1,0 +1,390 @@
+"""`HyperparamScheduler`: writes scheduled hyper-parameters into an optimizer's param groups.
+
+The driver owns one integer, the number of optimizer updates taken, advanced by a
+step hook on the optimizer itself. Skipped AMP steps (``GradScaler`` does not call
+``optimizer.step``) and gradient-accumulation micro-batches therefore never move the
+clock, and the loop needs no ``scheduler.step()`` call, so the order warnings of
+PyTorch's schedulers cannot arise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple, Union
+
+import torch
+from torch.optim import Optimizer
+
+from lrlab.schedules import Constant, Schedule
+
+ScheduleLike = Union[Schedule, float]  # noqa: UP007 (a runtime alias; | needs 3.10 types)
+GroupSpec = Union[float, Mapping[str, Any]]  # noqa: UP007
+
+HYPERS = ("lr", "momentum", "weight_decay")
+_GROUP_KEYS = ("lr", "lr_scale", "momentum", "weight_decay", "weight_decay_scale")
+_STATE_FORMAT = 1
+
+
+class _Target(NamedTuple):
+    """How one hyper-parameter of one param group gets its value at each update.
+
+    Groups are found by index at each write: ``optimizer.load_state_dict`` replaces the
+    group dicts, so holding on to them would write into dead copies.
+    """
+
+    group: int  # index into optimizer.param_groups
+    key: str  # "lr", "momentum", "betas" (its first entry), "weight_decay"
+    own: Schedule | None  # a per-group schedule: absolute values
+    scale: float  # multiplier of the global schedule when ``own`` is None
+    scale_schedule: Schedule | None  # a time-varying multiplier
+
+    def value(self, glob: float, t: int) -> float:
+        if self.own is not None:
+            return self.own(t)
+        return glob * (self.scale_schedule(t) if self.scale_schedule is not None else self.scale)
+
+
+def _write(group: dict[str, Any], key: str, value: float) -> None:
+    if key == "betas":
+        betas = group["betas"]
+        if isinstance(betas[0], torch.Tensor):
+            betas[0].fill_(value)
+        else:
+            group["betas"] = (value, *betas[1:])
+        return
+    current = group[key]
+    if isinstance(current, torch.Tensor):
+        current.fill_(value)
+    else:
+        group[key] = value
+
+
+def _read(group: dict[str, Any], key: str) -> float:
+    return float(group["betas"][0] if key == "betas" else group[key])
+
+
+class HyperparamScheduler:
+    """Drive learning rate, momentum and weight decay of a torch optimizer from schedules.
+
+    Each optimizer update ``t`` (0-indexed) uses the values the schedules give for ``t``:
+    they are written into every param group before the first update and again after
+    each ``optimizer.step()``. Values are absolute (never multiplied into the group's
+    current value), so a resumed or modified optimizer cannot drift.
+
+    Args:
+        optimizer: any ``torch.optim.Optimizer``.
+        lr: global learning-rate schedule (a float means constant); None leaves LRs alone.
+        momentum: momentum schedule, written to ``momentum`` (SGD, RMSprop) or to
+            ``betas[0]`` (Adam family). An optimizer without momentum, or an SGD built
+            with ``momentum=0``, is refused rather than silently switched on.
+        weight_decay: weight-decay schedule. Groups built with ``weight_decay=0`` (biases
+            and norms kept out of decay) stay at 0 unless ``groups`` says otherwise.
+        groups: per-group settings, by index or by the group's ``"name"``: a float is an
+            LR multiplier; a mapping may hold ``lr`` / ``momentum`` / ``weight_decay``
+            (a per-group schedule, absolute) and ``lr_scale`` / ``weight_decay_scale``
+            (a float or schedule multiplying the global value). A group's own
+            ``"lr_scale"`` entry (timm's convention) is used when ``groups`` is silent.
+        auto: count updates with an optimizer step hook (default). With ``auto=False``
+            call ``step()`` after each optimizer update yourself.
+
+    Example (Smith's 1cycle with cyclical momentum, three lines in a plain loop):
+
+    >>> import torch
+    >>> from lrlab.schedules import one_cycle, cyclical_momentum
+    >>> model = torch.nn.Linear(4, 2)
+    >>> opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    >>> lr = one_cycle(max_lr=0.4, total=100)
+    >>> sched = HyperparamScheduler(opt, lr=lr, momentum=cyclical_momentum(lr))
+    >>> for _ in range(3):
+    ...     model(torch.randn(8, 4)).sum().backward()
+    ...     opt.step()
+    ...     opt.zero_grad()
+    >>> sched.step_count, round(opt.param_groups[0]["lr"], 6), lr(3) == opt.param_groups[0]["lr"]
+    (3, 0.065116, True)
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        lr: ScheduleLike | None = None,
+        momentum: ScheduleLike | None = None,
+        weight_decay: ScheduleLike | None = None,
+        groups: Mapping[int | str, GroupSpec] | Sequence[GroupSpec] | None = None,
+        *,
+        auto: bool = True,
+    ) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(
+                f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
+            )
+        self.optimizer = optimizer
+        self.auto = bool(auto)
+        self.schedules: dict[str, Schedule | None] = {
+            "lr": _as_schedule("lr", lr),
+            "momentum": _as_schedule("momentum", momentum),
+            "weight_decay": _as_schedule("weight_decay", weight_decay),
+        }
+        self._group_specs = _resolve_groups(optimizer, groups)
+        self._targets: dict[str, list[_Target]] = {h: self._build_targets(h) for h in HYPERS}
+        self._plan = [(self.schedules[h], ts) for h, ts in self._targets.items() if ts]
+        self._step = 0
+        self._handle = optimizer.register_step_post_hook(self._on_step) if self.auto else None
+        self._apply()
+
+    # ------------------------------------------------------------------ construction
+    def _build_targets(self, hyper: str) -> list[_Target]:
+        targets = []
+        name = type(self.optimizer).__name__
+        for i, (group, spec) in enumerate(zip(self.optimizer.param_groups, self._group_specs)):
+            own = spec.get(hyper)
+            if own is None and self.schedules[hyper] is None:
+                continue
+            scale_key = "lr_scale" if hyper == "lr" else "weight_decay_scale"
+            scale, scale_schedule = 1.0, None
+            if own is None and hyper in ("lr", "weight_decay"):
+                raw = spec.get(scale_key)
+                if raw is None and hyper == "lr":
+                    raw = group.get("lr_scale", 1.0)
+                if raw is None:  # weight decay: groups built without decay stay without
+                    raw = 1.0 if group.get("weight_decay", 0.0) else 0.0
+                if isinstance(raw, Schedule):
+                    scale_schedule = raw
+                else:
+                    scale = _multiplier(f"groups[{i}].{scale_key}", raw)
+            targets.append(_Target(i, _key_for(hyper, group, i, name), own, scale, scale_schedule))
+        return targets
+
+    # ------------------------------------------------------------------ the clock
+    @property
+    def step_count(self) -> int:
+        """Number of optimizer updates taken so far (the ``t`` of the next update)."""
+        return self._step
+
+    def _on_step(self, optimizer: Optimizer, args: Any, kwargs: Any) -> None:
+        self._step += 1
+        self._apply()
+
+    def step(self) -> None:
+        """Advance one update (only with ``auto=False``; a no-op when the hook counts).
+
+        Calling it after ``optimizer.step()`` out of habit is harmless: in the default
+        mode the optimizer's own hook already advanced the clock.
+        """
+        if not self.auto:
+            self._step += 1
+            self._apply()
+
+    def set_step(self, step: int) -> None:
+        """Jump to update ``step`` and write its values (e.g. to resume without a state dict)."""
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise ValueError(f"step={step!r} is invalid; expected an integer >= 0")
+        self._step = step
+        self._apply()
+
+    def _apply(self) -> None:
+        # The per-update path: one evaluation per global schedule, then one multiply and
+        # one dict write per group (a plain float write unless the value is a tensor).
+        t = self._step
+        groups = self.optimizer.param_groups
+        for glob, targets in self._plan:
+            g = glob(t) if glob is not None else 0.0
+            for index, key, own, scale, scale_schedule in targets:
+                if own is not None:
+                    v = own(t)
+                elif scale_schedule is not None:
+                    v = g * scale_schedule(t)
+                else:
+                    v = g * scale
+                group = groups[index]
+                if key != "betas" and group[key].__class__ is float:
+                    group[key] = v
+                else:
+                    _write(group, key, v)
+
+    # ------------------------------------------------------------------ inspection
+    def values(self, step: int | None = None) -> list[dict[str, float]]:
+        """Per-group values for update ``step`` (default: the next one), without writing."""
+        t = self._step if step is None else step
+        out: list[dict[str, float]] = [{} for _ in self.optimizer.param_groups]
+        for hyper, targets in self._targets.items():
+            glob = self.schedules[hyper]
+            g = glob(t) if glob is not None else 0.0
+            for tg in targets:
+                out[tg.group][hyper] = tg.value(g, t)
+        return out
+
+    def current(self) -> list[dict[str, float]]:
+        """The values now in the optimizer's param groups, per group."""
+        groups = self.optimizer.param_groups
+        out: list[dict[str, float]] = [{} for _ in groups]
+        for hyper, targets in self._targets.items():
+            for tg in targets:
+                out[tg.group][hyper] = _read(groups[tg.group], tg.key)
+        return out
+
+    # ------------------------------------------------------------------ persistence
+    def config(self) -> dict[str, Any]:
+        """The schedules and per-group settings, JSON-ready; stored in checkpoints."""
+        groups = []
+        for spec in self._group_specs:
+            groups.append(
+                {k: (v.to_dict() if isinstance(v, Schedule) else v) for k, v in spec.items()}
+            )
+        return {
+            "schedules": {h: (s.to_dict() if s else None) for h, s in self.schedules.items()},
+            "groups": groups,
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        """Progress (the update count) and the configuration that produced it."""
+        return {"format": _STATE_FORMAT, "step": self._step, "config": self.config()}
+
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None:
+        """Restore the update count and write its values into the optimizer.
+
+        Args:
+            state: the output of `state_dict`.
+            strict: refuse a checkpoint written with different schedules (default), so
+                that changed arguments are never silently replaced by the checkpoint's or
+                vice versa. With ``strict=False`` this scheduler keeps its own schedules
+                and takes only the count.
+        """
+        if not isinstance(state, Mapping) or "step" not in state:
+            raise ValueError("not a HyperparamScheduler state dict (no 'step' entry)")
+        if state.get("format") != _STATE_FORMAT:
+            raise ValueError(
+                f"unsupported state format {state.get('format')!r}; expected {_STATE_FORMAT}"
+            )
+        if strict and state.get("config") != self.config():
+            diff = _first_difference(state.get("config"), self.config())
+            raise ValueError(
+                "the checkpoint was written with different schedules "
+                f"({diff}); pass strict=False to keep this scheduler's and take only the step count"
+            )
+        self.set_step(int(state["step"]))
+
+    def remove(self) -> None:
+        """Detach from the optimizer: later updates no longer change its values."""
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None
+
+    def as_torch_scheduler(self) -> Any:
+        """This driver behind PyTorch's ``LRScheduler`` interface (Lightning, HF Trainer)."""
+        from lrlab.optim.torch_adapter import TorchSchedulerAdapter
+
+        return TorchSchedulerAdapter(self)
+
+    def __repr__(self) -> str:
+        parts = [f"{h}={s.to_spec()}" for h, s in self.schedules.items() if s is not None]
+        return f"HyperparamScheduler(step={self._step}, {', '.join(parts)})"
+
+
+# ---------------------------------------------------------------------- helpers
+def _as_schedule(name: str, value: ScheduleLike | None) -> Schedule | None:
+    if value is None or isinstance(value, Schedule):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a Schedule or a number, got {type(value).__name__}")
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name}={value!r} is invalid; expected a finite number >= 0")
+    return Constant(float(value))
+
+
+def _multiplier(name: str, value: Any) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not (math.isfinite(value) and value >= 0)
+    ):
+        raise ValueError(
+            f"{name}={value!r} is invalid; expected a finite number >= 0 or a Schedule"
+        )
+    return float(value)
+
+
+def _key_for(hyper: str, group: Mapping[str, Any], index: int, opt_name: str) -> str:
+    if hyper != "momentum":
+        if hyper not in group:
+            raise ValueError(
+                f"{opt_name} param group {index} has no {hyper!r}; it cannot be scheduled"
+            )
+        return hyper
+    if "betas" in group:
+        return "betas"
+    if "momentum" in group:
+        if group["momentum"] == 0:
+            raise ValueError(
+                f"{opt_name} param group {index} was built with momentum=0; a momentum schedule "
+                "would switch momentum on silently. Build the optimizer with momentum > 0 "
+                "(e.g. momentum=0.9) to schedule it"
+            )
+        return "momentum"
+    raise ValueError(
+        f"{opt_name} has neither 'momentum' nor 'betas' in param group {index}; "
+        "it cannot take a momentum schedule"
+    )
+
+
+def _resolve_groups(
+    optimizer: Optimizer, groups: Mapping[int | str, GroupSpec] | Sequence[GroupSpec] | None
+) -> list[dict[str, Any]]:
+    """One settings dict per param group, keys checked, schedules converted."""
+    n = len(optimizer.param_groups)
+    specs: list[dict[str, Any]] = [{} for _ in range(n)]
+    if groups is None:
+        return specs
+    names = {g.get("name"): i for i, g in enumerate(optimizer.param_groups) if g.get("name")}
+    if isinstance(groups, Mapping):
+        items = list(groups.items())
+    elif isinstance(groups, Sequence) and not isinstance(groups, str):
+        if len(groups) != n:
+            raise ValueError(
+                f"groups has {len(groups)} entries; the optimizer has {n} param groups"
+            )
+        items = list(enumerate(groups))
+    else:
+        raise TypeError(f"groups must be a mapping or a list, got {type(groups).__name__}")
+    for key, spec in items:
+        if isinstance(key, str):
+            if key not in names:
+                known = ", ".join(map(str, names)) or "none (give groups a 'name' entry)"
+                raise ValueError(f"groups: no param group named {key!r}; named groups: {known}")
+            index = names[key]
+        elif isinstance(key, int) and not isinstance(key, bool) and -n <= key < n:
+            index = key % n
+        else:
+            raise ValueError(
+                f"groups: key {key!r} is invalid; expected a group name or an index in [0, {n})"
+            )
+        if not isinstance(spec, Mapping):
+            spec = {"lr_scale": spec}
+        unknown = set(spec) - set(_GROUP_KEYS)
+        if unknown:
+            raise ValueError(
+                f"groups[{key!r}]: unknown setting(s) {', '.join(sorted(map(str, unknown)))}; "
+                f"allowed: {', '.join(_GROUP_KEYS)}"
+            )
+        resolved: dict[str, Any] = {}
+        for k, v in spec.items():
+            if k in HYPERS:
+                resolved[k] = _as_schedule(f"groups[{key!r}].{k}", v)
+            else:
+                resolved[k] = (
+                    v if isinstance(v, Schedule) else _multiplier(f"groups[{key!r}].{k}", v)
+                )
+        specs[index] = resolved
+    return specs
+
+
+def _first_difference(a: Any, b: Any, path: str = "config") -> str:
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        for k in [*a, *(k for k in b if k not in a)]:
+            if a.get(k) != b.get(k):
+                return _first_difference(a.get(k), b.get(k), f"{path}.{k}")
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            if x != y:
+                return _first_difference(x, y, f"{path}[{i}]")
+    return f"{path}: checkpoint {a!r}, here {b!r}"
