@@ -1,0 +1,5 @@
+"""``python -m lrlab`` is the ``lrlab`` command."""
+
+from lrlab.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The ``lrlab`` command line: parse, call, print."""

@@ -1,0 +1,44 @@
+"""Entry point of the ``lrlab`` command."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from lrlab import __version__
+from lrlab.cli.errors import run_app
+from lrlab.cli.schedule import app as schedule_app
+
+app = typer.Typer(
+    name="lrlab",
+    help="Disciplined learning-rate work: schedules, range tests, layer-wise rates, studies.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(schedule_app, name="schedule")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"lrlab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """lrlab: learning rates chosen by method rather than by guess."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; user errors print one line and return exit code 2."""
+    return run_app(app, sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Reports: plots and tables made from schedules, range tests and studies."""
