@@ -1,0 +1,24 @@
+"""The LR range test: a sweep that records the loss, and rules that read bounds off it.
+
+>>> from lrlab.rangetest import RULES
+>>> "lrlab" in RULES and "valley" in RULES
+True
+"""
+
+from lrlab.rangetest.hyper import HyperTestResult, hyper_test, momentum_test, weight_decay_test
+from lrlab.rangetest.result import RULES, SCHEDULES, Bounds, RangeTestResult, Suggestion
+from lrlab.rangetest.sweep import ladder, range_test
+
+__all__ = [
+    "RULES",
+    "SCHEDULES",
+    "Bounds",
+    "HyperTestResult",
+    "RangeTestResult",
+    "Suggestion",
+    "hyper_test",
+    "ladder",
+    "momentum_test",
+    "range_test",
+    "weight_decay_test",
+]

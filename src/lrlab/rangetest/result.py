@@ -1,0 +1,258 @@
+"""`RangeTestResult`: the recorded curve, suggestions with their spread, bounds per schedule."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lrlab.rangetest import rules as R
+
+#: rule name -> (function, what it reads). "lrlab" is the default.
+RULES: dict[str, str] = {
+    "lrlab": "LR at the zero-lag smoothed loss minimum / 4 (calibrated on finder_regret)",
+    "steepest": "steepest descent of the smoothed loss per decade, before the minimum",
+    "smith_loss": "Smith: base where the loss starts to fall, max where it stops",
+    "smith_accuracy": "Smith: base where accuracy starts to rise, max where it stops",
+    "valley": "fastai valley",
+    "slide": "fastai slide",
+    "minimum": "fastai minimum / 10",
+    "steep": "fastai steep",
+}
+SCHEDULES = ("one_cycle", "clr", "constant")
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A suggested learning rate with where it came from and how much to trust it."""
+
+    lr: float
+    rule: str
+    reason: str
+    low: float | None = None
+    interval: tuple[float, float] | None = None  # 10th-90th percentile over resampled curves
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def confident(self) -> bool:
+        return not self.warnings
+
+    @property
+    def spread_decades(self) -> float | None:
+        """Half the width of `interval` in decades."""
+        if self.interval is None:
+            return None
+        return 0.5 * math.log10(self.interval[1] / self.interval[0])
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Learning-rate bounds for a schedule family, as read off a range test."""
+
+    schedule: str
+    base_lr: float
+    max_lr: float
+    suggestion: Suggestion
+    step_size: int | None = None
+
+
+@dataclass
+class RangeTestResult:
+    """A range-test curve: ``losses[i]`` is the loss produced by update ``i`` at ``lrs[i]``."""
+
+    mode: str
+    start_lr: float
+    end_lr: float
+    num_updates: int
+    lrs: list[float]
+    losses: list[float]
+    smoothed: list[float]
+    stop_reason: str
+    updates: int
+    initial_loss: float | None = None
+    train_accuracy: list[float | None] | None = None
+    val_lrs: list[float] | None = None
+    val_losses: list[float] | None = None
+    val_accuracy: list[float | None] | None = None
+    group_scales: list[float] = field(default_factory=lambda: [1.0])
+    skipped_steps: int = 0
+    seconds: float = 0.0
+    optimizer: str = ""
+
+    # ------------------------------------------------------------------ suggestions
+    def suggest(self, rule: str = "lrlab", *, resamples: int = 200, seed: int = 0) -> Suggestion:
+        """Read a learning rate off the curve with a named rule (see `RULES`).
+
+        The spread comes from ``resamples`` wild-bootstrap curves (the smooth fit plus
+        each point's own residual with a random sign, so the noisy divergence tail
+        stays where it is). Resampling around a smoothed fit smooths twice, which
+        shifts the resampled answers, so `interval` is the point estimate times the
+        resamples' 10th and 90th percentiles relative to their median. Warnings flag a curve that
+        cannot be trusted (never turned up, too short, spread over 0.5 decades).
+
+        Raises:
+            ValueError: unknown rule, or a curve without the feature the rule needs.
+        """
+        fn, lrs, ys = self._rule(rule)
+        try:
+            out = fn(lrs, ys)
+        except R.CurveError as e:
+            raise ValueError(f"rule {rule!r} found nothing on this curve: {e}") from None
+        interval = _bootstrap(fn, lrs, ys, resamples, seed, out.lr) if resamples else None
+        return Suggestion(out.lr, rule, out.reason, out.low, interval, self._warnings(interval))
+
+    def bounds(
+        self,
+        schedule: str = "one_cycle",
+        *,
+        rule: str = "lrlab",
+        iters_per_epoch: int | None = None,
+        epochs_per_step: float = 4.0,
+    ) -> Bounds:
+        """Bounds for the schedule you will train with.
+
+        * ``one_cycle``: ``max_lr`` = the suggestion, ``base_lr = max_lr / 10`` (Smith's
+          solver files).
+        * ``clr``: ``max_lr`` = the suggestion, ``base_lr = max_lr / 4`` (Smith 2017: "1/3
+          or 1/4 of the maximum"), and ``step_size`` from ``iters_per_epoch`` (4 epochs
+          per half cycle by default) when given.
+        * ``constant``: one LR, a third of the 1cycle maximum (a run that never anneals
+          cannot sit as close to the edge of stability).
+        """
+        if schedule not in SCHEDULES:
+            raise ValueError(
+                f"schedule={schedule!r} is invalid; expected one of {', '.join(SCHEDULES)}"
+            )
+        s = self.suggest(rule)
+        if schedule == "one_cycle":
+            return Bounds(schedule, s.lr / 10, s.lr, s)
+        if schedule == "constant":
+            return Bounds(schedule, s.lr / 3, s.lr / 3, s)
+        step = None
+        if iters_per_epoch is not None:
+            from lrlab.schedules import clr_step_size
+
+            step = clr_step_size(iters_per_epoch, epochs_per_step)
+        return Bounds(schedule, s.lr / 4, s.lr, s, step)
+
+    def _rule(self, rule: str) -> tuple[Callable[..., R.RuleOutput], np.ndarray, np.ndarray]:
+        if rule not in RULES:
+            raise ValueError(f"rule={rule!r} is invalid; expected one of {', '.join(RULES)}")
+        lrs = np.asarray(self.lrs, dtype=float)
+        if rule == "smith_accuracy":
+            acc_lrs, accs = self.accuracy_curve()
+            if accs is None:
+                raise ValueError("rule 'smith_accuracy' needs accuracy: pass val_data or loss_fn")
+            return R.smith_accuracy, acc_lrs, accs
+        losses = np.asarray(self.losses, dtype=float)
+        n = self.num_updates
+        fns: dict[str, Callable[..., R.RuleOutput]] = {
+            "lrlab": R.lrlab_rule,
+            "steepest": R.steepest,
+            "smith_loss": R.smith_loss,
+            "valley": lambda a, b: R.fastai_valley(a, b, n),
+            "slide": lambda a, b: R.fastai_slide(a, b, n),
+            "minimum": lambda a, b: R.fastai_minimum(a, b, n),
+            "steep": lambda a, b: R.fastai_steep(a, b, n),
+        }
+        return fns[rule], lrs, losses
+
+    def accuracy_curve(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """(lrs, accuracy): validation accuracy when recorded, else training-batch accuracy."""
+        if self.val_accuracy is not None and self.val_lrs is not None and len(self.val_lrs) >= 8:
+            return np.asarray(self.val_lrs, dtype=float), np.asarray(self.val_accuracy, dtype=float)
+        if self.train_accuracy is not None:
+            return np.asarray(self.lrs, dtype=float), np.asarray(self.train_accuracy, dtype=float)
+        return np.asarray(self.lrs, dtype=float), None
+
+    def _warnings(self, interval: tuple[float, float] | None) -> tuple[str, ...]:
+        out = []
+        finite = [v for v in self.losses if math.isfinite(v)]
+        if len(finite) < 30:
+            out.append(f"only {len(finite)} points; run a longer sweep for a reliable reading")
+        if self.stop_reason == "completed" and finite:
+            fit = (
+                R.prepare(np.asarray(self.lrs), np.asarray(self.losses)).fit
+                if len(finite) >= 8
+                else None
+            )
+            if fit is not None and int(np.argmin(fit)) >= len(fit) - 3:
+                out.append(f"the loss was still falling at end_lr={self.end_lr:g}; raise end_lr")
+        if self.stop_reason == "data exhausted":
+            out.append("the data ran out before the sweep ended")
+        if interval is not None and 0.5 * math.log10(interval[1] / interval[0]) > 0.5:
+            out.append(
+                f"resampled curves disagree: {interval[0]:.3g}..{interval[1]:.3g} "
+                "(more than half a decade either way)"
+            )
+        return tuple(out)
+
+    # ------------------------------------------------------------------ output
+    def plot(
+        self, path: str | Path, rules: tuple[str, ...] = ("lrlab", "steepest", "valley")
+    ) -> Path:
+        """Write a PNG: loss (raw and smoothed) and accuracy against LR, suggestions marked."""
+        from lrlab.rangetest.plot import plot_range_test
+
+        return plot_range_test(self, path, rules)
+
+    def to_json(self) -> str:
+        """JSON text (non-finite numbers become null) that `from_json` reads back."""
+        return json.dumps(_finite(dataclasses.asdict(self)), indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> RangeTestResult:
+        data = json.loads(text)
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(
+                f"not a RangeTestResult: unknown field(s) {', '.join(sorted(unknown))}"
+            )
+        for key in ("losses", "smoothed"):
+            data[key] = [math.nan if v is None else v for v in data[key]]
+        return cls(**data)
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _bootstrap(
+    fn: Callable[..., R.RuleOutput],
+    lrs: np.ndarray,
+    ys: np.ndarray,
+    n: int,
+    seed: int,
+    point: float,
+) -> tuple[float, float] | None:
+    """The rule's 10th-90th percentile spread over resampled curves, centred on ``point``."""
+    try:
+        curve = R.prepare(lrs, ys)
+    except R.CurveError:
+        return None
+    residuals = curve.raw - curve.fit
+    rng = np.random.default_rng(seed)
+    picks = []
+    for _ in range(n):
+        signs = rng.choice((-1.0, 1.0), size=len(residuals))
+        try:
+            picks.append(fn(curve.lrs, curve.fit + signs * residuals).lr)
+        except R.CurveError:
+            continue
+    if len(picks) < n // 2:
+        return None
+    lo, mid, hi = np.percentile(np.log10(picks), [10, 50, 90])
+    return float(point * 10 ** (lo - mid)), float(point * 10 ** (hi - mid))
