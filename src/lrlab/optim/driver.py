@@ -11,12 +11,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple, Union
+from typing import Any, NamedTuple, Protocol, Union
 
 import torch
 from torch.optim import Optimizer
 
 from lrlab.schedules import Constant, Schedule
+
+
+class Multiplier(Protocol):
+    """A per-group LR multiplier over time: a Schedule, or a stateful policy such as AutoLLR."""
+
+    def __call__(self, step: int) -> float: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+def _is_multiplier(value: object) -> bool:
+    return isinstance(value, Schedule) or (callable(value) and hasattr(value, "to_dict"))
+
 
 ScheduleLike = Union[Schedule, float]  # noqa: UP007 (a runtime alias; | needs 3.10 types)
 GroupSpec = Union[float, Mapping[str, Any]]  # noqa: UP007
@@ -37,7 +50,7 @@ class _Target(NamedTuple):
     key: str  # "lr", "momentum", "betas" (its first entry), "weight_decay"
     own: Schedule | None  # a per-group schedule: absolute values
     scale: float  # multiplier of the global schedule when ``own`` is None
-    scale_schedule: Schedule | None  # a time-varying multiplier
+    scale_schedule: Multiplier | None  # a time-varying multiplier
 
     def value(self, glob: float, t: int) -> float:
         if self.own is not None:
@@ -83,7 +96,8 @@ class HyperparamScheduler:
         groups: per-group settings, by index or by the group's ``"name"``: a float is an
             LR multiplier; a mapping may hold ``lr`` / ``momentum`` / ``weight_decay``
             (a per-group schedule, absolute) and ``lr_scale`` / ``weight_decay_scale``
-            (a float or schedule multiplying the global value). A group's own
+            (a float, a schedule, or a stateful `Multiplier` such as `AutoLLR`'s,
+            multiplying the global value). A group's own
             ``"lr_scale"`` entry (timm's convention) is used when ``groups`` is silent.
         auto: count updates with an optimizer step hook (default). With ``auto=False``
             call ``step()`` after each optimizer update yourself.
@@ -141,15 +155,16 @@ class HyperparamScheduler:
             if own is None and self.schedules[hyper] is None:
                 continue
             scale_key = "lr_scale" if hyper == "lr" else "weight_decay_scale"
-            scale, scale_schedule = 1.0, None
+            scale: float = 1.0
+            scale_schedule: Multiplier | None = None
             if own is None and hyper in ("lr", "weight_decay"):
                 raw = spec.get(scale_key)
                 if raw is None and hyper == "lr":
                     raw = group.get("lr_scale", 1.0)
                 if raw is None:  # weight decay: groups built without decay stay without
                     raw = 1.0 if group.get("weight_decay", 0.0) else 0.0
-                if isinstance(raw, Schedule):
-                    scale_schedule = raw
+                if _is_multiplier(raw):
+                    scale_schedule = raw  # type: ignore[assignment]  (checked by _is_multiplier)
                 else:
                     scale = _multiplier(f"groups[{i}].{scale_key}", raw)
             targets.append(_Target(i, _key_for(hyper, group, i, name), own, scale, scale_schedule))
@@ -228,9 +243,7 @@ class HyperparamScheduler:
         """The schedules and per-group settings, JSON-ready; stored in checkpoints."""
         groups = []
         for spec in self._group_specs:
-            groups.append(
-                {k: (v.to_dict() if isinstance(v, Schedule) else v) for k, v in spec.items()}
-            )
+            groups.append({k: (v.to_dict() if _is_multiplier(v) else v) for k, v in spec.items()})
         return {
             "schedules": {h: (s.to_dict() if s else None) for h, s in self.schedules.items()},
             "groups": groups,
@@ -371,9 +384,7 @@ def _resolve_groups(
             if k in HYPERS:
                 resolved[k] = _as_schedule(f"groups[{key!r}].{k}", v)
             else:
-                resolved[k] = (
-                    v if isinstance(v, Schedule) else _multiplier(f"groups[{key!r}].{k}", v)
-                )
+                resolved[k] = v if _is_multiplier(v) else _multiplier(f"groups[{key!r}].{k}", v)
         specs[index] = resolved
     return specs
 

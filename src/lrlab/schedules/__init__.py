@@ -27,6 +27,7 @@ from lrlab.schedules._combinators import (
     Multiply,
     Repeat,
     Scale,
+    Shift,
     clip,
     cyclical_momentum,
     join,
@@ -34,6 +35,7 @@ from lrlab.schedules._combinators import (
     multiply,
     repeat,
     scale,
+    shift,
 )
 from lrlab.schedules._cyclical import (
     MIN_AMPLITUDE,
@@ -96,6 +98,7 @@ __all__ = [
     "Repeat",
     "Scale",
     "Schedule",
+    "Shift",
     "Step",
     "Triangular",
     "Triangular2",
@@ -123,6 +126,7 @@ __all__ = [
     "scale",
     "schedule_class",
     "sgdr",
+    "shift",
     "step",
     "triangular",
     "triangular2",

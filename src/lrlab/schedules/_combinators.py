@@ -256,6 +256,41 @@ class Mirror(Schedule):
         return (self.low, self.high)
 
 
+@dataclass(frozen=True)
+class Shift(Schedule):
+    """Delay a schedule by ``steps`` updates, holding its first value meanwhile.
+
+    For a periodic schedule a delay is a phase offset: Smith's cyclical layer rates give
+    each depth the same cycle, shifted (``shift(triangular(...), steps=depth * k)``).
+
+    >>> from lrlab.schedules import linear
+    >>> s = shift(linear(init=1.0, end=0.0, total=3), steps=2)
+    >>> [s(t) for t in range(6)], s.length
+    ([1.0, 1.0, 1.0, 0.5, 0.0, 0.0], 5)
+    """
+
+    kind = "shift"
+    schedule: Schedule
+    steps: int
+
+    def _validate(self) -> None:
+        self._schedule("schedule")
+        self._integer("steps", low=0)
+
+    def _length(self) -> int | None:
+        n = self.schedule.length
+        return None if n is None else n + self.steps
+
+    def _value(self, t: int) -> float:
+        return self.schedule.value(max(0, t - self.steps))
+
+    def _height(self, t: int) -> float:
+        return self.schedule.height(max(0, t - self.steps))
+
+    def anchors(self) -> tuple[float, float]:
+        return self.schedule.anchors()
+
+
 def cyclical_momentum(lr: Schedule, low: float = 0.85, high: float = 0.95) -> Mirror:
     """Smith's cyclical momentum: ``high`` when the LR is at its base, ``low`` at its peak.
 
@@ -277,3 +312,4 @@ scale = Scale
 multiply = Multiply
 clip = Clip
 mirror = Mirror
+shift = Shift

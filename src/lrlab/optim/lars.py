@@ -1,0 +1,145 @@
+"""LARS and LARC for any torch optimizer (You, Gitman & Ginsburg 2017, arXiv:1708.03888).
+
+Per parameter tensor (a "layer") with weights ``w``, gradient ``g`` and weight decay ``wd``:
+
+    ratio = trust_coefficient * ||w|| / (||g|| + wd * ||w|| + eps)   (1 if ||w|| or ||g|| is 0)
+    LARC ("clip"):  ratio = min(ratio / lr, 1), so the effective LR is min(lr, trust ratio)
+    update direction = (g + wd * w) * ratio        (weight decay folded in, as in the paper)
+
+The denominator is the paper's sum of norms (Apex, timm and torchlars do the same;
+optax uses the norm of the sum). The wrapped optimizer then runs with
+``weight_decay=0`` and the rescaled gradients; ``p.grad`` itself is left unmodified (the
+originals are put back after the step). Groups with ``weight_decay == 0`` (biases and
+norms, when the groups come from `param_groups`) keep plain updates, as in timm and the
+self-supervised recipes; ``exclude="none"`` adapts every group. All norms and products
+are foreach operations: one kernel per list, not per tensor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch.optim import Optimizer
+
+Exclude = Callable[[dict[str, Any]], bool]
+
+
+class LARS:
+    """Layer-wise adaptive rate scaling around ``optimizer`` (which you keep using as is).
+
+    Args:
+        optimizer: any torch optimizer; its ``step()`` gets the rescaled gradients.
+        trust_coefficient: eta of the paper (1e-3 for LARS; Apex's LARC uses 0.02).
+        eps: added to the denominator.
+        mode: ``"scale"`` (LARS) or ``"clip"`` (LARC).
+        exclude: ``"no_decay"`` (default: groups with ``weight_decay == 0`` are not
+            adapted), ``"none"``, or a predicate on the param-group dict.
+        trust_ratio: False passes gradients through untouched (the wrapped optimizer,
+            bit for bit; for ablations).
+
+    >>> import torch
+    >>> w = torch.nn.Parameter(torch.tensor([3.0, 4.0]))          # ||w|| = 5
+    >>> opt = torch.optim.SGD([w], lr=1.0, weight_decay=0.1)
+    >>> lars = LARS(opt, trust_coefficient=0.01)
+    >>> w.grad = torch.tensor([0.6, 0.8])                          # ||g|| = 1
+    >>> opt.step()          # ratio = 0.01*5/(1+0.1*5); w -= ([.6,.8] + 0.1*[3,4]) * ratio
+    >>> [round(v, 6) for v in w.tolist()], round(lars.last_ratios[0][0], 6)
+    ([2.97, 3.96], 0.033333)
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        trust_coefficient: float = 1e-3,
+        eps: float = 1e-8,
+        mode: str = "scale",
+        exclude: str | Exclude = "no_decay",
+        trust_ratio: bool = True,
+    ) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(
+                f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
+            )
+        if not (isinstance(trust_coefficient, (int, float)) and trust_coefficient > 0):
+            raise ValueError(
+                f"trust_coefficient={trust_coefficient!r} is invalid; expected a number > 0"
+            )
+        if not (isinstance(eps, (int, float)) and eps >= 0):
+            raise ValueError(f"eps={eps!r} is invalid; expected a number >= 0")
+        if mode not in ("scale", "clip"):
+            raise ValueError(f"mode={mode!r} is invalid; expected 'scale' (LARS) or 'clip' (LARC)")
+        if isinstance(exclude, str) and exclude not in ("no_decay", "none"):
+            raise ValueError(
+                f"exclude={exclude!r} is invalid; expected 'no_decay', 'none' or a function"
+            )
+        for i, g in enumerate(optimizer.param_groups):
+            if "weight_decay" not in g:
+                raise ValueError(f"{type(optimizer).__name__} param group {i} has no weight_decay")
+        self.optimizer = optimizer
+        self.trust_coefficient, self.eps, self.mode = float(trust_coefficient), float(eps), mode
+        self.exclude = exclude
+        self.trust_ratio = trust_ratio
+        self._last: list[torch.Tensor | None] = [None] * len(optimizer.param_groups)
+        self._saved: list[tuple[list[torch.nn.Parameter], list[torch.Tensor], int, float]] = []
+        self._handles = [
+            optimizer.register_step_pre_hook(self._before),
+            optimizer.register_step_post_hook(self._after),
+        ]
+
+    @property
+    def last_ratios(self) -> list[list[float]]:
+        """Per group, the trust ratio of each parameter with a gradient at the last step."""
+        return [[] if r is None else r.tolist() for r in self._last]
+
+    def _excluded(self, group: dict[str, Any]) -> bool:
+        if callable(self.exclude):
+            return bool(self.exclude(group))
+        return self.exclude == "no_decay" and not group.get("weight_decay", 0.0)
+
+    @torch.no_grad()
+    def _before(self, optimizer: Optimizer, args: Any, kwargs: Any) -> None:
+        if not self.trust_ratio:
+            return
+        for i, group in enumerate(optimizer.param_groups):
+            if self._excluded(group):
+                continue
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            grads = [p.grad for p in params]
+            wd = float(group["weight_decay"])
+            w_norm = torch.stack(torch._foreach_norm(params))
+            g_norm = torch.stack(torch._foreach_norm(grads))
+            ratio = self.trust_coefficient * w_norm / (g_norm + wd * w_norm + self.eps)
+            ratio = torch.where((w_norm > 0) & (g_norm > 0), ratio, torch.ones_like(ratio))
+            lr = float(group["lr"])
+            if self.mode == "clip" and lr > 0:
+                ratio = torch.clamp(ratio / lr, max=1.0)
+            direction = (
+                torch._foreach_add(grads, params, alpha=wd) if wd else [g.clone() for g in grads]
+            )
+            torch._foreach_mul_(direction, list(ratio.unbind()))
+            self._last[i] = ratio  # kept as a tensor: no device sync on the hot path
+            self._saved.append((params, grads, i, wd))
+            for p, d in zip(params, direction):
+                p.grad = d
+            group["weight_decay"] = 0.0
+
+    def _after(self, optimizer: Optimizer, args: Any, kwargs: Any) -> None:
+        for params, grads, i, wd in self._saved:
+            for p, g in zip(params, grads):
+                p.grad = g
+            optimizer.param_groups[i]["weight_decay"] = wd
+        self._saved.clear()
+
+    def remove(self) -> None:
+        """Detach: the optimizer behaves as it did before."""
+        for h in self._handles:
+            h.remove()
+
+
+def LARC(optimizer: Optimizer, trust_coefficient: float = 0.02, **kwargs: Any) -> LARS:
+    """LARC: `LARS` in clip mode (effective LR ``min(lr, trust ratio)``); Apex's eta 0.02."""
+    return LARS(optimizer, trust_coefficient=trust_coefficient, mode="clip", **kwargs)
