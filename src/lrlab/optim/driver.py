@@ -164,7 +164,7 @@ class HyperparamScheduler:
                 if raw is None:  # weight decay: groups built without decay stay without
                     raw = 1.0 if group.get("weight_decay", 0.0) else 0.0
                 if _is_multiplier(raw):
-                    scale_schedule = raw  # type: ignore[assignment]  (checked by _is_multiplier)
+                    scale_schedule = raw  # type: ignore[assignment]  # checked by _is_multiplier
                 else:
                     scale = _multiplier(f"groups[{i}].{scale_key}", raw)
             targets.append(_Target(i, _key_for(hyper, group, i, name), own, scale, scale_schedule))
