@@ -1,0 +1,78 @@
+"""Progress display for long work: rich bars on a terminal, plain lines otherwise, or nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+
+class StudyProgress:
+    """Turns study events into bars (trials; epochs of each running trial) or log lines."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.console = Console(stderr=True)
+        self.quiet = quiet
+        self.live = not quiet and self.console.is_terminal
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
+        )
+        self._trials: TaskID | None = None
+        self._running: dict[str, TaskID] = {}
+
+    def __enter__(self) -> StudyProgress:
+        if self.live:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.live:
+            self.progress.stop()
+
+    def __call__(self, e: dict[str, Any]) -> None:
+        kind = e.get("kind")
+        if kind == "plan":
+            if self.live:
+                self._trials = self.progress.add_task("trials", total=e["total"], info="")
+            elif not self.quiet:
+                self.console.print(f"{e['total']} trial(s) to run, {e['skipped']} already finished")
+        elif kind == "start" and self.live:
+            self._running[e["trial"]] = self.progress.add_task(
+                f"  {e['trial']}", total=None, info=""
+            )
+        elif kind == "epoch":
+            info = f"{e['updates_per_s']:.0f} upd/s"
+            if e.get("val_top1") is not None:
+                info += f"  val {100 * e['val_top1']:.1f}%"
+            if self.live and e["trial"] in self._running:
+                self.progress.update(
+                    self._running[e["trial"]], completed=e["epoch"], total=e["epochs"], info=info
+                )
+        elif kind == "done":
+            acc = e.get("final", {}).get("val_top1")
+            note = f"{e['status']}" + (f", val {100 * acc:.1f}%" if acc is not None else "")
+            if self.live:
+                task = self._running.pop(e["trial"], None)
+                if task is not None:
+                    self.progress.remove_task(task)
+                if self._trials is not None:
+                    self.progress.advance(self._trials)
+                self.progress.console.print(f"  {e['trial']}: {note}")
+            elif not self.quiet:
+                self.console.print(f"{e['trial']}: {note}")

@@ -1,0 +1,427 @@
+"""Study files: TOML validated by pydantic, with messages that name the field and the value.
+
+A study asks one question (``question``), runs every arm with every seed, and names a
+``baseline`` arm the others are compared with. Schedules are written as in the CLI, as
+a spec string (``"one_cycle(max_lr=0.4)"``) or a table (``{kind = "one_cycle", max_lr =
+0.4}``), with three conveniences resolved per trial (see `lrlab.study.resolve`):
+
+* a missing ``total`` is the trial's number of updates (``epochs * iters_per_epoch``);
+* a count may be written in epochs: ``step_size = "4 epochs"``, ``milestones = ["60 epochs"]``;
+* with ``range_test = {...}`` in the arm, missing LR bounds come from a range test run
+  at the start of each trial (``max_lr``/``base_lr`` of 1cycle and CLR, ``level`` of a
+  constant, ``init`` of decays, ``max_lr`` of SGDR, ``peak`` of WSD).
+
+``[presets.<name>]`` tables override any part of the study (``small`` for a laptop,
+``paper`` for the published setting) and are applied with ``load_study(path, preset)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "schedulefree_sgd", "schedulefree_adamw", "prodigy")
+EPOCHS = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*epochs?\s*$")
+
+ScheduleSpec = str | dict[str, Any]
+Count = int | str  # updates, or "N epochs"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_count(value: Any, name: str) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be an integer number of updates or 'N epochs'")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0")
+        return value
+    if isinstance(value, str) and EPOCHS.match(value):
+        return value
+    raise ValueError(
+        f"{name}={value!r}: expected an integer number of updates or a string like '4 epochs'"
+    )
+
+
+def _check_schedule(value: Any) -> Any:
+    """Check that a schedule spec names a known family and only its parameters."""
+    from lrlab.schedules import parse, schedule_class
+
+    if isinstance(value, str):
+        if value.strip().startswith("{"):
+            return value
+        # validate the name and parameter names now; values that need the trial come later
+        name = value.split("(", 1)[0].strip()
+        schedule_class(name)
+        if "(" not in value:
+            raise ValueError(f"schedule {value!r} needs parentheses, e.g. '{name}(...)'")
+        try:
+            parse(value)
+        except ValueError as e:
+            if "missing required" not in str(e) and "epoch" not in value:
+                raise
+        return value
+    if isinstance(value, dict):
+        if "kind" not in value:
+            raise ValueError("a schedule table needs kind = '<family>', e.g. kind = 'one_cycle'")
+        cls = schedule_class(str(value["kind"]))
+        import dataclasses
+
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(value) - names - {"kind"})
+        if unknown:
+            raise ValueError(
+                f"{value['kind']}: unknown parameter(s) {', '.join(unknown)}; "
+                f"allowed: {', '.join(sorted(names))}"
+            )
+        return value
+    raise ValueError(f"expected a schedule spec string or table, got {type(value).__name__}")
+
+
+class GroupsConfig(_Strict):
+    """How parameters are grouped for layer-wise methods and logging."""
+
+    by: Literal["depth", "blocks"] = "depth"
+    blocks: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _blocks(self) -> GroupsConfig:
+        if self.by == "blocks" and not self.blocks:
+            raise ValueError(
+                "by = 'blocks' needs blocks = [glob patterns], e.g. ['layer1*', 'layer2*']"
+            )
+        return self
+
+
+class TaskConfig(_Strict):
+    """What is trained on what, and how it is evaluated."""
+
+    data: str
+    model: str
+    width: Annotated[float, Field(gt=0)] = 1.0
+    data_options: dict[str, Any] = Field(default_factory=dict)
+    batch_size: Annotated[int, Field(ge=1)] = 100
+    epochs: Annotated[int, Field(ge=1)] = 10
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    threads: Annotated[int, Field(ge=1)] = 1
+    amp: bool = False
+    holdout: Annotated[float, Field(ge=0, lt=0.5)] = 0.0
+    eval_every: Count | None = None
+    eval_batches: Annotated[int, Field(ge=1)] | None = None
+    stability_window: Annotated[int, Field(ge=2)] = 5
+    groups: GroupsConfig = GroupsConfig()
+    instrument_every: Count | None = None
+
+    @field_validator("data")
+    @classmethod
+    def _data(cls, v: str) -> str:
+        from lrlab.data import DATASETS
+
+        if v not in DATASETS:
+            raise ValueError(f"data={v!r} is not a dataset; expected one of {', '.join(DATASETS)}")
+        return v
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v: str) -> str:
+        from lrlab.models import MODELS
+
+        if v not in MODELS:
+            raise ValueError(f"model={v!r} is not a model; expected one of {', '.join(MODELS)}")
+        return v
+
+    @field_validator("eval_every", "instrument_every")
+    @classmethod
+    def _counts(cls, v: Any) -> Any:
+        return None if v is None else _check_count(v, "eval_every")
+
+
+class OptimizerConfig(_Strict):
+    """The torch optimizer every arm starts from (an arm may override it)."""
+
+    name: str = "sgd"
+    lr: Annotated[float, Field(gt=0)] = 0.1
+    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9
+    nesterov: bool = False
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: Annotated[float, Field(ge=0)] = 0.0
+    no_decay_bias_norm: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if v not in OPTIMIZERS:
+            raise ValueError(
+                f"name={v!r} is not an optimizer; expected one of {', '.join(OPTIMIZERS)}"
+            )
+        return v
+
+
+class RangeTestConfig(_Strict):
+    """Run a range test at the start of each trial and take the LR bounds from it."""
+
+    rule: str = "lrlab"
+    schedule: Literal["one_cycle", "clr", "constant"] | None = None
+    start_lr: Annotated[float, Field(gt=0)] = 1e-7
+    end_lr: Annotated[float, Field(gt=0)] = 10.0
+    num_updates: Annotated[int, Field(ge=10)] = 100
+    mode: Literal["exp", "linear"] = "exp"
+    epochs_per_step: Annotated[float, Field(gt=0)] = 4.0
+
+    @field_validator("rule")
+    @classmethod
+    def _rule(cls, v: str) -> str:
+        from lrlab.rangetest import RULES
+
+        if v not in RULES:
+            raise ValueError(
+                f"rule={v!r} is not a range-test rule; expected one of {', '.join(RULES)}"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _range(self) -> RangeTestConfig:
+        if self.end_lr <= self.start_lr:
+            raise ValueError(f"end_lr={self.end_lr} must be > start_lr={self.start_lr}")
+        return self
+
+
+class LayerwiseConfig(_Strict):
+    """A layer-wise policy (see `lrlab.optim.llr` and `lrlab.optim.AutoLLR`)."""
+
+    policy: Literal["fixed", "interpolate", "cyclical", "override", "auto"]
+    multipliers: dict[str, float] | None = None
+    first: Annotated[float, Field(gt=0)] | None = None
+    last: Annotated[float, Field(gt=0)] | None = None
+    geometric: bool = True
+    multiplier: ScheduleSpec | None = None
+    offset: Count | None = None
+    blocks: list[str] | None = None
+    lr: ScheduleSpec | None = None
+    beta: Annotated[float, Field(ge=0, lt=1)] = 0.9
+    warmup: Annotated[int, Field(ge=1)] = 10
+    min_scale: Annotated[float, Field(gt=0, le=1)] = 0.1
+    max_scale: Annotated[float, Field(ge=1)] = 10.0
+    variant: Literal["norm_change", "secant"] = "norm_change"
+
+    @model_validator(mode="after")
+    def _needs(self) -> LayerwiseConfig:
+        need = {
+            "fixed": ("multipliers",),
+            "interpolate": ("first", "last"),
+            "cyclical": ("multiplier", "offset"),
+            "override": ("blocks", "lr"),
+            "auto": (),
+        }
+        missing = [k for k in need[self.policy] if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"policy = '{self.policy}' needs {', '.join(missing)}")
+        for key in ("multiplier", "lr"):
+            if getattr(self, key) is not None:
+                _check_schedule(getattr(self, key))
+        if self.offset is not None:
+            _check_count(self.offset, "offset")
+        return self
+
+
+class LarsConfig(_Strict):
+    trust_coefficient: Annotated[float, Field(gt=0)] = 1e-3
+    eps: Annotated[float, Field(ge=0)] = 1e-8
+    mode: Literal["scale", "clip"] = "scale"
+    exclude: Literal["no_decay", "none"] = "no_decay"
+
+
+class FreezeEventConfig(_Strict):
+    at: Annotated[int, Field(ge=0)]
+    action: Literal["freeze", "unfreeze"]
+    blocks: list[str]
+    except_blocks: list[str] = Field(default_factory=list)
+    unit: Literal["epoch", "update"] = "epoch"
+    lr_scale: Annotated[float, Field(ge=0)] | None = None
+
+
+class FreezeConfig(_Strict):
+    events: list[FreezeEventConfig]
+    optimizer_state: Literal["keep", "drop"] = "keep"
+    freeze_bn_stats: bool = True
+
+
+class MomentumRange(_Strict):
+    """Cyclical momentum mirrored on the LR between these values."""
+
+    low: Annotated[float, Field(ge=0, lt=1)] = 0.85
+    high: Annotated[float, Field(ge=0, lt=1)] = 0.95
+
+
+class ArmConfig(_Strict):
+    """One way of training; every arm runs with every seed."""
+
+    name: Annotated[str, Field(min_length=1, max_length=80)]
+    lr: ScheduleSpec
+    momentum: float | Literal["cyclical"] | MomentumRange | ScheduleSpec | None = None
+    weight_decay: float | ScheduleSpec | None = None
+    range_test: RangeTestConfig | None = None
+    layerwise: LayerwiseConfig | None = None
+    lars: LarsConfig | None = None
+    freeze: FreezeConfig | None = None
+    optimizer: OptimizerConfig | None = None
+    epochs: Annotated[int, Field(ge=1)] | None = None
+    batch_size: Annotated[int, Field(ge=1)] | None = None
+
+    @field_validator("lr")
+    @classmethod
+    def _lr(cls, v: Any) -> Any:
+        return _check_schedule(v)
+
+    @model_validator(mode="after")
+    def _buildable(self) -> ArmConfig:
+        """Build the schedules once with a stand-in trial, so a bad value fails at load time."""
+        from lrlab.study.resolve import materialize
+
+        bounds = {"base_lr": 0.01, "max_lr": 0.1, "step_size": 100} if self.range_test else None
+        specs = [("lr", self.lr)] + [
+            (k, v)
+            for k, v in (("momentum", self.momentum), ("weight_decay", self.weight_decay))
+            if (isinstance(v, dict) and "kind" in v) or (isinstance(v, str) and v != "cyclical")
+        ]
+        for key, spec in specs:
+            try:
+                built = materialize(
+                    spec, total=10_000, iters_per_epoch=100, bounds=bounds if key == "lr" else None
+                )
+                if key == "lr" and (
+                    self.momentum == "cyclical" or isinstance(self.momentum, MomentumRange)
+                ):
+                    from lrlab.schedules import cyclical_momentum
+
+                    key = "momentum"
+                    cyclical_momentum(built)
+            except ValueError as e:
+                hint = (
+                    " (give it, or add range_test = {} to read it off a range test)"
+                    if ("missing required" in str(e) and key == "lr" and not self.range_test)
+                    else ""
+                )
+                raise ValueError(f"@{key}: {e}{hint}") from None
+        return self
+
+    @field_validator("momentum", "weight_decay")
+    @classmethod
+    def _sched_or_number(cls, v: Any, info: Any) -> Any:
+        if isinstance(v, dict) or (isinstance(v, str) and v != "cyclical"):
+            return _check_schedule(v)
+        top = 1.0 if info.field_name == "momentum" else math.inf
+        if isinstance(v, (int, float)) and not (0 <= v < top):
+            allowed = "in [0, 1)" if top == 1.0 else ">= 0 and finite"
+            raise ValueError(f"{info.field_name}={v!r} is invalid; expected a number {allowed}")
+        return v
+
+
+class StudyConfig(_Strict):
+    """A whole study: the question, the task, the arms, the seeds."""
+
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+    question: str = ""
+    claim: str = ""
+    seeds: Annotated[list[int], Field(min_length=1)] = [0, 1, 2]
+    task: TaskConfig
+    optimizer: OptimizerConfig = OptimizerConfig()
+    arms: Annotated[list[ArmConfig], Field(min_length=1)]
+    baseline: str | None = None
+    targets: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StudyConfig:
+        names = [a.name for a in self.arms]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"arm names must be unique; repeated: {', '.join(dup)}")
+        if self.baseline is not None and self.baseline not in names:
+            raise ValueError(f"baseline={self.baseline!r} is not an arm; arms: {', '.join(names)}")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must be distinct, got {self.seeds}")
+        allowed = {"val_top1", "val_top5", "val_loss"}
+        bad = sorted(set(self.targets) - allowed)
+        if bad:
+            raise ValueError(
+                f"targets: unknown metric(s) {', '.join(bad)}; "
+                f"allowed: {', '.join(sorted(allowed))}"
+            )
+        return self
+
+    @property
+    def baseline_arm(self) -> str:
+        return self.baseline or self.arms[0].name
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def format_validation_error(err: ValidationError, source: str) -> str:
+    """One line naming the first problem: ``file: arms[1].lr: ... (got ...)``."""
+    first = err.errors()[0]
+    where = ""
+    for part in first["loc"]:
+        where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
+    got = first.get("input")
+    shown = "" if isinstance(got, dict) or got is None else f" (got {got!r})"
+    msg = first["msg"].removeprefix("Value error, ")
+    if msg.startswith("@"):  # a model validator naming one of the model's fields
+        key, _, msg = msg[1:].partition(": ")
+        where = f"{where}.{key}" if where else key
+    extra = f" (and {len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
+    return f"{source}: {where or 'study'}: {msg}{shown}{extra}"
+
+
+def parse_study(
+    data: dict[str, Any], preset: str | None = None, source: str = "study"
+) -> StudyConfig:
+    """Validate a study dict (TOML already parsed), applying ``[presets.<preset>]`` first."""
+    data = dict(data)
+    presets = data.pop("presets", {}) or {}
+    if preset is not None:
+        if preset not in presets:
+            known = ", ".join(sorted(presets)) or "none"
+            raise ValueError(f"{source}: preset {preset!r} not found; presets: {known}")
+        data = _merge(data, presets[preset])
+    try:
+        return StudyConfig.model_validate(data)
+    except ValidationError as e:
+        raise ValueError(format_validation_error(e, source)) from None
+
+
+def load_study(path: str | Path, preset: str | None = None) -> StudyConfig:
+    """Read and validate a study TOML file; a ValueError names the file, the field and the value."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise ValueError(f"cannot read study file {str(p)!r}: {e.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"{p.name}: not valid TOML: {e}") from None
+    return parse_study(data, preset, p.name)
+
+
+def presets_of(path: str | Path) -> list[str]:
+    """Names of the presets a study file declares."""
+    data = tomllib.loads(Path(path).read_text())
+    return sorted(data.get("presets", {}) or {})

@@ -1,0 +1,214 @@
+"""From a study config to trials (arms x seeds), and from an arm to concrete schedules.
+
+Schedules in study files may leave out what only the trial knows: the number of
+updates (``total``), counts in epochs (``"4 epochs"``) and, with a range test, the LR
+bounds. `materialize` fills those in and builds the `Schedule`; the result is stored
+with the trial, so every stored number can be traced to an exact schedule.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from lrlab.schedules import Schedule, schedule_class
+from lrlab.study.config import EPOCHS, StudyConfig
+
+#: Which fields a range test fills when they are missing, per schedule family.
+BOUND_FIELDS: dict[str, dict[str, str]] = {
+    "one_cycle": {"max_lr": "max_lr", "base_lr": "base_lr"},
+    "one_cycle_torch": {"max_lr": "max_lr"},
+    "one_cycle_fastai": {"max_lr": "max_lr"},
+    "triangular": {"max_lr": "max_lr", "base_lr": "base_lr", "step_size": "step_size"},
+    "triangular2": {"max_lr": "max_lr", "base_lr": "base_lr", "step_size": "step_size"},
+    "exp_range": {"max_lr": "max_lr", "base_lr": "base_lr", "step_size": "step_size"},
+    "sgdr": {"max_lr": "max_lr"},
+    "warmup_stable_decay": {"peak": "max_lr"},
+    "constant": {"level": "max_lr"},
+    "step": {"init": "max_lr"},
+    "multistep": {"init": "max_lr"},
+    "cosine": {"init": "max_lr"},
+    "exponential": {"init": "max_lr"},
+    "polynomial": {"init": "max_lr"},
+    "linear": {"init": "max_lr"},
+}
+#: The range-test reading each family trains best with (see RangeTestResult.bounds).
+BOUND_SCHEDULE = {
+    "one_cycle": "one_cycle",
+    "one_cycle_torch": "one_cycle",
+    "one_cycle_fastai": "one_cycle",
+    "triangular": "clr",
+    "triangular2": "clr",
+    "exp_range": "clr",
+    "sgdr": "one_cycle",
+    "warmup_stable_decay": "one_cycle",
+}
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """Everything a worker needs to run one arm with one seed (picklable, JSON-ready)."""
+
+    id: str
+    study: str
+    arm: str
+    seed: int
+    config: dict[str, Any]
+    config_hash: str
+    checkpoint_dir: str
+
+
+def config_hash(obj: Any) -> str:
+    """A short stable hash of a JSON-ready object."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def trial_config(study: StudyConfig, arm_name: str, seed: int) -> dict[str, Any]:
+    """The resolved configuration of one trial: task (with the arm's overrides), optimizer, arm."""
+    arm = next(a for a in study.arms if a.name == arm_name)
+    task = study.task.model_dump(mode="json")
+    if arm.epochs is not None:
+        task["epochs"] = arm.epochs
+    if arm.batch_size is not None:
+        task["batch_size"] = arm.batch_size
+    optimizer = (arm.optimizer or study.optimizer).model_dump(mode="json")
+    return {
+        "task": task,
+        "optimizer": optimizer,
+        "arm": arm.model_dump(mode="json", exclude={"optimizer", "epochs", "batch_size"}),
+        "seed": seed,
+        "targets": dict(study.targets),
+    }
+
+
+def expand(study: StudyConfig, checkpoint_root: str) -> list[TrialSpec]:
+    """Arms x seeds, in arm-major order, each with its checkpoint directory."""
+    out = []
+    for arm in study.arms:
+        for seed in study.seeds:
+            cfg = trial_config(study, arm.name, seed)
+            tid = f"{arm.name}@seed{seed}"
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in tid)
+            out.append(
+                TrialSpec(
+                    tid,
+                    study.name,
+                    arm.name,
+                    seed,
+                    cfg,
+                    config_hash(cfg),
+                    f"{checkpoint_root}/{safe}-{config_hash(cfg)[:8]}",
+                )
+            )
+    return out
+
+
+# ---------------------------------------------------------------------- schedules
+
+
+def spec_to_dict(spec: str | dict[str, Any]) -> dict[str, Any]:
+    """A schedule spec (string or table) as ``{"kind": ..., **params}`` without building it."""
+    if isinstance(spec, dict):
+        return {
+            k: spec_to_dict(v) if isinstance(v, dict) and "kind" in v else v
+            for k, v in spec.items()
+        }
+    text = spec.strip()
+    if text.startswith("{"):
+        return spec_to_dict(json.loads(text))
+    node = ast.parse(text, mode="eval").body
+    return _call_to_dict(node, text)
+
+
+def _call_to_dict(node: ast.expr, text: str) -> dict[str, Any]:
+    if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
+        raise ValueError(f"schedule spec {text!r}: expected a call like name(key=value, ...)")
+    cls = schedule_class(node.func.id)
+    positional = [f.name for f in dataclasses.fields(cls) if f.init and not f.kw_only]
+    out: dict[str, Any] = {"kind": node.func.id}
+    for name, arg in zip(positional, node.args):
+        out[name] = _literal(arg, text)
+    for kw in node.keywords:
+        if kw.arg is None:
+            raise ValueError(f"schedule spec {text!r}: '**' is not allowed")
+        out[kw.arg] = _literal(kw.value, text)
+    return out
+
+
+def _literal(node: ast.expr, text: str) -> Any:
+    if isinstance(node, ast.Call):
+        return _call_to_dict(node, text)
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return [_literal(e, text) for e in node.elts]
+    if isinstance(node, ast.Name) and node.id in ("true", "false"):
+        return node.id == "true"
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        raise ValueError(
+            f"schedule spec {text!r}: {ast.unparse(node)!r} is not a literal value"
+        ) from None
+
+
+def count(value: int | str, iters_per_epoch: int) -> int:
+    """An update count from an int or a string such as ``"4 epochs"``."""
+    if isinstance(value, str):
+        m = EPOCHS.match(value)
+        if not m:
+            raise ValueError(f"{value!r} is not a count; expected an integer or 'N epochs'")
+        return max(1, round(float(m.group(1)) * iters_per_epoch))
+    return int(value)
+
+
+def _epochs_to_updates(obj: Any, iters_per_epoch: int) -> Any:
+    if isinstance(obj, str) and EPOCHS.match(obj):
+        return count(obj, iters_per_epoch)
+    if isinstance(obj, list):
+        return [_epochs_to_updates(v, iters_per_epoch) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _epochs_to_updates(v, iters_per_epoch) for k, v in obj.items()}
+    return obj
+
+
+def materialize(
+    spec: str | dict[str, Any],
+    *,
+    total: int,
+    iters_per_epoch: int,
+    bounds: dict[str, float] | None = None,
+) -> Schedule:
+    """Build a schedule for a trial: fill ``total``, epoch counts and range-test bounds."""
+    d = _epochs_to_updates(spec_to_dict(spec), iters_per_epoch)
+    names = {f.name for f in dataclasses.fields(schedule_class(d["kind"]))}
+    if bounds is not None:
+        for field, key in BOUND_FIELDS.get(d["kind"], {}).items():
+            if field not in d and bounds.get(key) is not None:
+                d[field] = int(bounds[key]) if field == "step_size" else float(bounds[key])
+    if (
+        d["kind"] == "warmup"
+        and isinstance(d.get("schedule"), dict)
+        and "total" not in d["schedule"]
+    ):
+        inner = dict(d["schedule"])
+        if "total" in {f.name for f in dataclasses.fields(schedule_class(inner["kind"]))}:
+            inner["total"] = total - int(d.get("steps", 0))
+        d["schedule"] = inner
+    if (
+        "total" in names
+        and "total" not in d
+        and d["kind"] not in ("constant", "step", "multistep", "exponential")
+    ):
+        d["total"] = total
+    return Schedule.from_dict(d)
+
+
+def bound_schedule(lr_spec: str | dict[str, Any], explicit: str | None) -> str:
+    """Which range-test reading ('one_cycle', 'clr', 'constant') an LR schedule needs."""
+    if explicit is not None:
+        return explicit
+    return BOUND_SCHEDULE.get(spec_to_dict(lr_spec)["kind"], "constant")

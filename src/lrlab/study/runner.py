@@ -1,0 +1,141 @@
+"""Run a study: expand arms x seeds, skip what is finished, resume what is not, store results."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lrlab import __version__
+from lrlab.study.checkpoint import Checkpoint
+from lrlab.study.config import StudyConfig
+from lrlab.study.executors import Event, Executor, LocalExecutor
+from lrlab.study.resolve import config_hash, expand
+from lrlab.study.store import StudyStore, TrialRow
+
+
+@dataclass
+class RunSummary:
+    """What a run did: trials already finished, run now, diverged and failed."""
+
+    directory: Path
+    skipped: int
+    ran: int
+    diverged: int
+    failed: list[str]
+    seconds: float
+
+
+def provenance() -> dict[str, str]:
+    """lrlab and torch versions, and the git commit when lrlab runs from a checkout."""
+    commit = ""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        commit = out.stdout.strip() if out.returncode == 0 else ""
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {
+        "lrlab_version": __version__,
+        "git_commit": commit or "unknown",
+        "torch_version": torch.__version__,
+    }
+
+
+def run_study(
+    study: StudyConfig,
+    directory: str | Path,
+    *,
+    preset: str | None = None,
+    executor: Executor | None = None,
+    on_event: Callable[[Event], None] | None = None,
+) -> RunSummary:
+    """Run every unfinished trial of ``study``, storing results in ``directory/study.db``.
+
+    A directory that already holds a study with a different configuration is refused
+    (its results would mix with the new ones); finished trials are skipped and
+    unfinished ones resume from their last checkpoint.
+    """
+    started = time.perf_counter()
+    root = Path(directory)
+    store = StudyStore(root / "study.db")
+    config = study.model_dump(mode="json")
+    digest = config_hash(config)
+    old = store.meta("config_hash")
+    if old is not None and old != digest:
+        raise ValueError(
+            f"{root} holds results of a different configuration of study "
+            f"{(store.meta('config') or {}).get('name', '?')!r}; use another --dir or --restart"
+        )
+    store.set_meta("config", config)
+    store.set_meta("config_hash", digest)
+    store.set_meta("preset", preset)
+    specs = expand(study, str(root / "checkpoints"))
+    store.add_trials(
+        [TrialRow(s.id, s.arm, s.seed, s.config_hash, s.config, "pending") for s in specs]
+    )
+    finished = {t.id for t in store.trials() if t.status in ("done", "diverged")}
+    todo = [s for s in specs if s.id not in finished]
+    prov = provenance()
+    by_id = {s.id: s for s in todo}
+
+    def event(e: Event) -> None:
+        if e.get("kind") == "start":
+            store.mark_running(e["trial"], prov)
+        if on_event is not None:
+            on_event(e)
+
+    if on_event is not None:
+        on_event(
+            {
+                "kind": "plan",
+                "total": len(todo),
+                "skipped": len(specs) - len(todo),
+                "trials": [s.id for s in todo],
+            }
+        )
+    ran = diverged = 0
+    failed: list[str] = []
+    for result in (executor or LocalExecutor()).run(todo, event):
+        store.finish(result)
+        ran += 1
+        if result["status"] == "failed":
+            failed.append(f"{result['id']}: {result.get('error', '')}")
+            continue
+        diverged += result["status"] == "diverged"
+        Checkpoint(by_id[result["id"]].checkpoint_dir).remove()
+        if on_event is not None:
+            on_event(
+                {
+                    "kind": "done",
+                    "trial": result["id"],
+                    "status": result["status"],
+                    "final": result.get("final", {}),
+                }
+            )
+    store.close()
+    return RunSummary(
+        root, len(specs) - len(todo), ran, diverged, failed, time.perf_counter() - started
+    )
+
+
+def describe(summary: RunSummary) -> str:
+    parts = [f"{summary.ran} trial(s) run", f"{summary.skipped} already finished"]
+    if summary.diverged:
+        parts.append(f"{summary.diverged} diverged")
+    if summary.failed:
+        parts.append(f"{len(summary.failed)} failed")
+    return ", ".join(parts) + f" in {summary.seconds:.0f} s"
+
+
+__all__: list[Any] = ["RunSummary", "describe", "provenance", "run_study"]

@@ -1,0 +1,228 @@
+"""The study store: one SQLite file per study (``study.db``), written by one process.
+
+Tables: ``meta`` (the resolved study config and its hash), ``trials`` (one row per arm x
+seed with status, provenance and final metrics), ``metrics`` (long format: trial, update,
+epoch, name, value) and ``events`` (what happened, when). Only the driver process
+writes; workers return results. A trial becomes ``done`` (or ``diverged``) in the same
+transaction that writes its metrics, so a killed run never leaves a finished-looking
+trial with missing numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS trials (
+    id TEXT PRIMARY KEY, arm TEXT NOT NULL, seed INTEGER NOT NULL, config_hash TEXT NOT NULL,
+    config TEXT NOT NULL, status TEXT NOT NULL, lrlab_version TEXT, git_commit TEXT,
+    torch_version TEXT, started REAL, finished REAL, seconds REAL, updates INTEGER,
+    tuning_updates INTEGER, final TEXT, error TEXT
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    trial_id TEXT NOT NULL, step INTEGER NOT NULL, epoch REAL NOT NULL, name TEXT NOT NULL,
+    value REAL
+);
+CREATE INDEX IF NOT EXISTS metrics_trial ON metrics (trial_id, name, step);
+CREATE TABLE IF NOT EXISTS events (
+    time REAL NOT NULL, trial_id TEXT, kind TEXT NOT NULL, message TEXT NOT NULL
+);
+"""
+
+STATUSES = ("pending", "running", "done", "diverged", "failed")
+
+
+@dataclass
+class TrialRow:
+    """A trial as stored: identity, provenance, status and final metrics."""
+
+    id: str
+    arm: str
+    seed: int
+    config_hash: str
+    config: dict[str, Any]
+    status: str
+    lrlab_version: str | None = None
+    git_commit: str | None = None
+    torch_version: str | None = None
+    started: float | None = None
+    finished: float | None = None
+    seconds: float | None = None
+    updates: int | None = None
+    tuning_updates: int | None = None
+    final: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+def _num(v: Any) -> float | None:
+    if v is None:
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+class StudyStore:
+    """Read and write one study's ``study.db``.
+
+    >>> import tempfile, pathlib
+    >>> store = StudyStore(pathlib.Path(tempfile.mkdtemp()) / "study.db")
+    >>> store.meta("config") is None
+    True
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # ------------------------------------------------------------------ meta
+    def meta(self, key: str) -> Any:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def set_meta(self, key: str, value: Any) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+
+    # ------------------------------------------------------------------ trials
+    def add_trials(self, rows: list[TrialRow]) -> None:
+        """Insert trials that are not there yet (known ids are left as they are)."""
+        with self.transaction() as db:
+            for r in rows:
+                db.execute(
+                    "INSERT OR IGNORE INTO trials (id, arm, seed, config_hash, config, status) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (r.id, r.arm, r.seed, r.config_hash, json.dumps(r.config), "pending"),
+                )
+
+    def mark_running(self, trial_id: str, provenance: dict[str, str]) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE trials SET status='running', started=COALESCE(started, ?), "
+                "lrlab_version=?, git_commit=?, torch_version=? WHERE id=?",
+                (
+                    time.time(),
+                    provenance.get("lrlab_version"),
+                    provenance.get("git_commit"),
+                    provenance.get("torch_version"),
+                    trial_id,
+                ),
+            )
+            db.execute("INSERT INTO events VALUES (?, ?, 'start', '')", (time.time(), trial_id))
+
+    def finish(self, result: dict[str, Any]) -> None:
+        """Write a finished trial's metrics and final row in one transaction."""
+        tid = result["id"]
+        status = result["status"]
+        if status not in STATUSES:
+            raise ValueError(f"status={status!r} is invalid; expected one of {', '.join(STATUSES)}")
+        with self.transaction() as db:
+            db.execute("DELETE FROM metrics WHERE trial_id = ?", (tid,))
+            db.executemany(
+                "INSERT INTO metrics VALUES (?, ?, ?, ?, ?)",
+                [
+                    (tid, int(m["step"]), float(m["epoch"]), name, _num(v))
+                    for m in result.get("history", [])
+                    for name, v in m.items()
+                    if name not in ("step", "epoch")
+                ],
+            )
+            db.execute(
+                "UPDATE trials SET status=?, finished=?, seconds=?, updates=?, tuning_updates=?, "
+                "final=?, error=? WHERE id=?",
+                (
+                    status,
+                    time.time(),
+                    result.get("seconds"),
+                    result.get("updates"),
+                    result.get("tuning_updates"),
+                    json.dumps(_clean(result.get("final", {}))),
+                    result.get("error"),
+                    tid,
+                ),
+            )
+            db.execute(
+                "INSERT INTO events VALUES (?, ?, ?, ?)",
+                (time.time(), tid, status, result.get("error") or ""),
+            )
+
+    def event(self, kind: str, message: str, trial_id: str | None = None) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO events VALUES (?, ?, ?, ?)", (time.time(), trial_id, kind, message)
+            )
+
+    def trials(self, status: str | None = None) -> list[TrialRow]:
+        sql = "SELECT * FROM trials" + (" WHERE status = ?" if status else "") + " ORDER BY rowid"
+        cur = self._db.execute(sql, (status,) if status else ())
+        names = [d[0] for d in cur.description]
+        out = []
+        for row in cur.fetchall():
+            d = dict(zip(names, row))
+            d["config"] = json.loads(d["config"])
+            d["final"] = json.loads(d["final"]) if d["final"] else {}
+            out.append(TrialRow(**d))
+        return out
+
+    def trial(self, trial_id: str) -> TrialRow | None:
+        return next((t for t in self.trials() if t.id == trial_id), None)
+
+    # ------------------------------------------------------------------ metrics
+    def metric_names(self, trial_id: str) -> list[str]:
+        rows = self._db.execute(
+            "SELECT DISTINCT name FROM metrics WHERE trial_id = ? ORDER BY name", (trial_id,)
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def series(self, trial_id: str, name: str) -> tuple[list[int], list[float], list[float]]:
+        """(steps, epochs, values) of one metric of one trial, in update order (None -> NaN)."""
+        rows = self._db.execute(
+            "SELECT step, epoch, value FROM metrics WHERE trial_id = ? AND name = ? ORDER BY step",
+            (trial_id, name),
+        ).fetchall()
+        return (
+            [r[0] for r in rows],
+            [r[1] for r in rows],
+            [math.nan if r[2] is None else r[2] for r in rows],
+        )
+
+    def events(self, trial_id: str | None = None) -> list[tuple[float, str | None, str, str]]:
+        sql = (
+            "SELECT * FROM events" + (" WHERE trial_id = ?" if trial_id else "") + " ORDER BY time"
+        )
+        return list(self._db.execute(sql, (trial_id,) if trial_id else ()).fetchall())
+
+
+def _clean(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj

@@ -1,0 +1,168 @@
+"""Running studies: end to end, resume after SIGKILL, worker pools, divergence and failures."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lrlab.study import LocalExecutor, StudyStore, load_study, parse_study, run_study
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _study(epochs: int = 3, seeds: tuple[int, ...] = (0, 1), **arm_extra: object) -> dict:
+    return {
+        "name": "t",
+        "seeds": list(seeds),
+        "task": {"data": "mnist1d", "model": "cnn1d", "batch_size": 100, "epochs": epochs},
+        "optimizer": {"name": "sgd", "momentum": 0.9, "weight_decay": 5e-4},
+        "arms": [
+            {"name": "1cycle", "lr": "one_cycle(max_lr=0.3)", "momentum": "cyclical", **arm_extra},
+            {"name": "step", "lr": "multistep(init=0.1, milestones=['2 epochs'])"},
+        ],
+        "targets": {"val_top1": 0.3},
+    }
+
+
+def _snapshot(directory: Path) -> dict[str, tuple]:
+    store = StudyStore(directory / "study.db")
+    out = {}
+    for t in store.trials():
+        series = {n: store.series(t.id, n) for n in store.metric_names(t.id)}
+        final = {k: v for k, v in t.final.items() if k != "seconds"}
+        out[t.id] = (t.status, final, series)
+    store.close()
+    return out
+
+
+def test_example_study_runs_end_to_end_and_resumes_nothing_twice(tmp_path: Path) -> None:
+    study = load_study(ROOT / "studies" / "example.toml")
+    study = parse_study(
+        {
+            **study.model_dump(mode="json"),
+            "seeds": [0],
+            "task": {**study.task.model_dump(mode="json"), "epochs": 3},
+        }
+    )
+    events: list[dict] = []
+    summary = run_study(study, tmp_path / "ex", on_event=events.append)
+    assert (summary.ran, summary.skipped, summary.failed) == (2, 0, [])
+    store = StudyStore(tmp_path / "ex" / "study.db")
+    trials = {t.id: t for t in store.trials()}
+    assert set(trials) == {"constant@seed0", "1cycle@seed0"}
+    t = trials["1cycle@seed0"]
+    assert t.status == "done" and t.torch_version and t.lrlab_version and t.git_commit
+    assert 0 < t.tuning_updates <= 100  # the sweep may stop early on divergence
+    assert t.updates == 3 * 23  # 1438 digits / 64 -> 23 updates an epoch
+    assert 0 < t.final["bounds"]["base_lr"] < t.final["bounds"]["max_lr"]
+    assert t.final["schedules"]["lr"]["kind"] == "one_cycle"
+    steps, epochs, acc = store.series(t.id, "val_top1")
+    assert steps == [23, 46, 69] and epochs == [1.0, 2.0, 3.0] and all(0 <= a <= 1 for a in acc)
+    assert store.meta("config")["name"] == "example"
+    assert [e["kind"] for e in events if e["kind"] in ("plan", "start", "done")] == [
+        "plan",
+        "start",
+        "done",
+        "start",
+        "done",
+    ]
+    assert not (tmp_path / "ex" / "checkpoints").exists() or not any(
+        (tmp_path / "ex" / "checkpoints").iterdir()
+    )
+    store.close()
+    again = run_study(study, tmp_path / "ex")
+    assert (again.ran, again.skipped) == (0, 2)
+    other = parse_study({**study.model_dump(mode="json"), "seeds": [5]})
+    with pytest.raises(ValueError, match="holds results of a different configuration"):
+        run_study(other, tmp_path / "ex")
+
+
+def test_sigkill_mid_trial_then_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
+    toml = tmp_path / "k.toml"
+    toml.write_text(
+        'name = "kill"\nseeds = [0]\n'
+        '[task]\ndata = "mnist1d"\nmodel = "cnn1d"\nbatch_size = 32\nepochs = 5\n'
+        '[optimizer]\nname = "sgd"\nmomentum = 0.9\nweight_decay = 5e-4\n'
+        '[[arms]]\nname = "1cycle"\nlr = "one_cycle(max_lr=0.05)"\nmomentum = "cyclical"\n'
+        'layerwise = { policy = "auto", warmup = 5 }\n'
+    )
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    cmd = [
+        sys.executable,
+        "-m",
+        "lrlab",
+        "study",
+        "run",
+        str(toml),
+        "--quiet",
+        "--no-report",
+        "--dir",
+    ]
+    proc = subprocess.Popen(
+        [*cmd, str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 120
+    ckpt = None
+    while time.time() < deadline and proc.poll() is None:
+        found = (
+            list((killed / "checkpoints").glob("*/last.pt"))
+            if (killed / "checkpoints").exists()
+            else []
+        )
+        if found:
+            ckpt = found[0]
+            break
+        time.sleep(0.02)
+    assert ckpt is not None and proc.poll() is None, "the run ended before it could be killed"
+    time.sleep(0.3)  # into the next epoch
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    store = StudyStore(killed / "study.db")
+    assert [t.status for t in store.trials()] == ["running"]
+    assert store.metric_names("1cycle@seed0") == []  # nothing half-written
+    store.close()
+    assert subprocess.run([*cmd, str(killed)], check=False).returncode == 0
+    assert subprocess.run([*cmd, str(clean)], check=False).returncode == 0
+    a, b = _snapshot(killed), _snapshot(clean)
+    assert a.keys() == b.keys() == {"1cycle@seed0"}
+    assert a["1cycle@seed0"][0] == "done"
+    assert a == b  # every stored number identical, bit for bit
+
+
+def test_worker_pool_gives_the_same_numbers_as_sequential(tmp_path: Path) -> None:
+    study = parse_study(_study())
+    run_study(study, tmp_path / "seq")
+    run_study(study, tmp_path / "pool", executor=LocalExecutor(workers=2))
+    assert _snapshot(tmp_path / "seq") == _snapshot(tmp_path / "pool")
+
+
+def test_divergence_ends_the_trial_not_the_study_and_failures_are_recorded(tmp_path: Path) -> None:
+    data = _study(epochs=2, seeds=(0,))
+    data["arms"][0]["lr"] = "constant(level=1e6)"
+    del data["arms"][0]["momentum"]
+    data["arms"].append(
+        {
+            "name": "broken",
+            "lr": "constant(level=0.1)",
+            "optimizer": {"name": "sgd", "momentum": 0.0},
+            "momentum": 0.9,
+        }
+    )
+    summary = run_study(parse_study(data), tmp_path / "d")
+    assert summary.diverged == 1 and len(summary.failed) == 1
+    assert "momentum=0" in summary.failed[0]
+    store = StudyStore(tmp_path / "d" / "study.db")
+    trials = {t.id: t for t in store.trials()}
+    assert trials["1cycle@seed0"].status == "diverged"
+    assert trials["1cycle@seed0"].final["diverged_at"] is not None
+    assert store.series("1cycle@seed0", "val_loss")[0]  # its history is kept
+    assert trials["step@seed0"].status == "done"
+    assert (
+        trials["broken@seed0"].status == "failed" and "momentum=0" in trials["broken@seed0"].error
+    )
