@@ -9,6 +9,8 @@ import typer
 from lrlab import __version__
 from lrlab.cli.errors import run_app
 from lrlab.cli.schedule import app as schedule_app
+from lrlab.cli.study import app as study_app
+from lrlab.cli.study import demo
 
 app = typer.Typer(
     name="lrlab",
@@ -18,6 +20,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(schedule_app, name="schedule")
+app.add_typer(study_app, name="study")
+app.command("demo")(demo)
 
 
 def _version(value: bool) -> None:
