@@ -1,0 +1,307 @@
+"""What a study found: per-arm statistics, verdicts against the baseline, provenance.
+
+Final metrics are summarised over the trials that finished (``done``). Diverged trials
+are not averaged in (their last numbers describe a blow-up, not the method) but they are
+counted, listed with the update they diverged at, and named in the verdicts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lrlab.report.stats import MeanCI, mean_ci, verdict
+from lrlab.report.study_series import AppliedSchedule, Band, GroupRates
+from lrlab.study.store import STATUSES, StudyStore, TrialRow
+
+
+@dataclass(frozen=True)
+class Metric:
+    """How a final metric is shown and compared."""
+
+    key: str
+    label: str  # table header
+    words: str  # in sentences
+    scale: float  # stored value -> shown value
+    higher_is_better: bool
+    unit: str  # "points" for percentages, "" otherwise
+    decimals: int
+
+
+METRICS = (
+    Metric("val_top1", "val top-1 %", "validation accuracy", 100.0, True, "points", 2),
+    Metric("val_top5", "val top-5 %", "top-5 validation accuracy", 100.0, True, "points", 2),
+    Metric("val_loss", "val loss", "validation loss", 1.0, False, "", 4),
+    Metric("stability_std", "stability std (points)", "stability", 100.0, False, "points", 2),
+)
+BY_KEY = {m.key: m for m in METRICS}
+
+
+@dataclass(frozen=True)
+class TargetReach:
+    """Updates to reach a target over the finished seeds that reached it."""
+
+    updates: MeanCI | None
+    reached: int
+    of: int
+
+
+@dataclass
+class ArmSummary:
+    """One arm: its trials by status, final statistics and series."""
+
+    name: str
+    trials: list[TrialRow]
+    values: dict[str, list[float]]  # metric key -> shown values over done trials
+    final: dict[str, MeanCI]
+    targets: dict[str, TargetReach]
+    tuning_updates: MeanCI | None
+    seconds: MeanCI | None
+    bounds: dict[str, MeanCI]  # "base_lr"/"max_lr" found by range tests, over finished trials
+    bound_rules: list[str]
+    curves: dict[str, Band] = field(default_factory=dict)
+    diverged_curves: list[tuple[int, Band]] = field(default_factory=list)
+    schedules: list[AppliedSchedule] = field(default_factory=list)
+    group_rates: GroupRates | None = None
+
+    def with_status(self, *statuses: str) -> list[TrialRow]:
+        return [t for t in self.trials if t.status in statuses]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {s: len(self.with_status(s)) for s in STATUSES}
+
+
+@dataclass
+class StudySummary:
+    """Everything the report shows, computed once from the store."""
+
+    study_dir: Path
+    config: dict[str, Any]
+    preset: str | None
+    baseline: str
+    arms: list[ArmSummary]
+    headline: str
+    comparisons: list[str]
+    provenance: dict[str, list[str]]
+
+    @property
+    def name(self) -> str:
+        return str(self.config.get("name") or self.study_dir.name)
+
+    @property
+    def targets(self) -> dict[str, float]:
+        t = self.config.get("targets") or {}
+        return {k: float(v) for k, v in t.items() if k in BY_KEY}
+
+    def arm(self, name: str) -> ArmSummary | None:
+        return next((a for a in self.arms if a.name == name), None)
+
+
+def _number(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return float(v) if math.isfinite(v) else None
+
+
+def _numbers(values: Iterable[Any]) -> list[float]:
+    """The finite numbers among ``values`` (None, NaN and non-numbers left out)."""
+    out = []
+    for v in values:
+        x = _number(v)
+        if x is not None:
+            out.append(x)
+    return out
+
+
+def _ci(values: list[float]) -> MeanCI | None:
+    return mean_ci(values) if values else None
+
+
+def _arm(name: str, trials: list[TrialRow], targets: dict[str, float]) -> ArmSummary:
+    done = [t for t in trials if t.status == "done"]
+    values: dict[str, list[float]] = {}
+    for m in METRICS:
+        values[m.key] = [v * m.scale for v in _numbers(t.final.get(m.key) for t in done)]
+    final = {k: mean_ci(v) for k, v in values.items() if v}
+    finished = [t for t in trials if t.status in ("done", "diverged")]
+    reach = {}
+    for key in targets:
+        got = []
+        for t in finished:
+            to_target = t.final.get("updates_to_target")
+            u = _number(to_target.get(key)) if isinstance(to_target, dict) else None
+            if u is not None:
+                got.append(u)
+        reach[key] = TargetReach(_ci(got), len(got), len(finished))
+    tuning = [float(t.tuning_updates or 0) for t in finished]
+    seconds = _numbers(t.seconds for t in finished)
+    found = [t.final["bounds"] for t in finished if isinstance(t.final.get("bounds"), dict)]
+    bounds = {}
+    for key in ("base_lr", "max_lr"):
+        lrs = _numbers(b.get(key) for b in found)
+        if lrs:
+            bounds[key] = mean_ci(lrs)
+    rules = sorted({str(b["rule"]) for b in found if b.get("rule")})
+    return ArmSummary(name, trials, values, final, reach, _ci(tuning), _ci(seconds), bounds, rules)
+
+
+def _diverged_note(arms: list[ArmSummary]) -> str:
+    notes = []
+    for a in arms:
+        k, n = len(a.with_status("diverged")), len(a.with_status("done", "diverged"))
+        if k:
+            notes.append(f"{k} of {n} seeds of {a.name}")
+    if not notes:
+        return ""
+    return f"; diverged and left out of these numbers: {', '.join(notes)}"
+
+
+def compare(arm: ArmSummary, base: ArmSummary, metric: Metric) -> str | None:
+    """The verdict of ``arm`` against ``base`` on one metric (None if either lacks it)."""
+    a, b = arm.values.get(metric.key), base.values.get(metric.key)
+    if not a or not b:
+        return None
+    digits = 1 if metric.unit == "points" else 3
+    sentence = verdict(
+        arm.name,
+        a,
+        base.name,
+        b,
+        metric.higher_is_better,
+        metric=metric.words,
+        unit=metric.unit,
+        digits=digits,
+    )
+    return sentence + _diverged_note([arm, base])
+
+
+def _headline(arms: list[ArmSummary], base: ArmSummary | None) -> str:
+    top1 = BY_KEY["val_top1"]
+    if base is None or not base.values["val_top1"]:
+        name = base.name if base is not None else "the baseline"
+        return f"no answer yet: the baseline {name} has no finished trial with validation accuracy"
+    others = [a for a in arms if a is not base and a.values["val_top1"]]
+    if not others:
+        ci = base.final["val_top1"]
+        interval = (
+            f"95% CI {ci.low:.1f} to {ci.high:.1f}, "
+            if ci.low is not None and ci.high is not None
+            else ""
+        )
+        return (
+            f"{base.name} is the only arm with validation accuracy from finished trials: "
+            f"{ci.mean:.1f}% ({interval}n={ci.n}); nothing to compare it with"
+        )
+    best = max(others, key=lambda a: a.final["val_top1"].mean)
+    return compare(best, base, top1) or ""
+
+
+def _when(ts: list[float]) -> str:
+    return dt.datetime.fromtimestamp(min(ts), dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _provenance(trials: list[TrialRow]) -> dict[str, list[str]]:
+    from lrlab import __version__
+
+    def distinct(attr: str) -> list[str]:
+        return sorted({str(getattr(t, attr)) for t in trials if getattr(t, attr)})
+
+    started = [t.started for t in trials if t.started]
+    finished = [t.finished for t in trials if t.finished]
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return {
+        "lrlab version": distinct("lrlab_version"),
+        "git commit": distinct("git_commit"),
+        "torch version": distinct("torch_version"),
+        "first trial started": [_when(started)] if started else [],
+        "last trial finished": [_when([max(finished)])] if finished else [],
+        "report written": [f"{now} by lrlab {__version__}"],
+    }
+
+
+def open_store(study_dir: Path) -> StudyStore:
+    """The study's store, or a ValueError naming what is missing (nothing is created)."""
+    if not study_dir.is_dir():
+        raise ValueError(f"study directory {str(study_dir)!r} does not exist")
+    db = study_dir / "study.db"
+    if not db.is_file():
+        raise ValueError(
+            f"{str(study_dir)!r} has no study.db; run 'lrlab study run STUDY' to make one"
+        )
+    return StudyStore(db)
+
+
+def summarize(study_dir: Path) -> StudySummary:
+    """Read ``study_dir/study.db`` and compute everything the report shows.
+
+    Raises:
+        ValueError: the directory or its ``study.db`` is missing, it has no study config,
+            or no trial has finished (done or diverged) yet.
+    """
+    from lrlab.report import study_series as series
+
+    study_dir = Path(study_dir)
+    store = open_store(study_dir)
+    try:
+        config = store.meta("config")
+        if not isinstance(config, dict):
+            raise ValueError(f"{str(study_dir / 'study.db')!r} holds no study config")
+        trials = store.trials()
+        finished = [t for t in trials if t.status in ("done", "diverged")]
+        if not finished:
+            counts = ", ".join(
+                f"{sum(t.status == s for t in trials)} {s}"
+                for s in STATUSES
+                if any(t.status == s for t in trials)
+            )
+            raise ValueError(
+                f"study {config.get('name', study_dir.name)!r} has no finished trials yet "
+                f"({counts or 'no trials'}); run it first"
+            )
+        names = [str(a["name"]) for a in config.get("arms", []) if isinstance(a, dict)]
+        names += [n for n in dict.fromkeys(t.arm for t in trials) if n not in names]
+        targets = {k: float(v) for k, v in (config.get("targets") or {}).items() if k in BY_KEY}
+        arms = [_arm(n, [t for t in trials if t.arm == n], targets) for n in names]
+        for a in arms:
+            done = a.with_status("done")
+            for key in ("val_top1", "val_loss"):
+                band = series.curve(store, done, key)
+                if band is not None:
+                    a.curves[key] = band
+            for t in a.with_status("diverged"):
+                band = series.curve(store, [t], "val_top1")
+                if band is not None:
+                    a.diverged_curves.append((t.seed, band))
+            for t in done or a.with_status("diverged"):
+                applied = series.applied_schedule(store, t)
+                if applied is not None:
+                    a.schedules.append(applied)
+            a.group_rates = series.group_rates(store, done)
+        preset = store.meta("preset")
+    finally:
+        store.close()
+    baseline = str(config.get("baseline") or (names[0] if names else ""))
+    base = next((a for a in arms if a.name == baseline), None)
+    comparisons = []
+    for a in arms:
+        if a is base or base is None:
+            continue
+        for key in ("val_top1", "val_loss"):
+            sentence = compare(a, base, BY_KEY[key])
+            if sentence:
+                comparisons.append(sentence)
+    return StudySummary(
+        study_dir=study_dir,
+        config=config,
+        preset=None if preset is None else str(preset),
+        baseline=baseline,
+        arms=arms,
+        headline=_headline(arms, base),
+        comparisons=comparisons,
+        provenance=_provenance(trials),
+    )
