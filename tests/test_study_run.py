@@ -78,9 +78,13 @@ def test_example_study_runs_end_to_end_and_resumes_nothing_twice(tmp_path: Path)
     store.close()
     again = run_study(study, tmp_path / "ex")
     assert (again.ran, again.skipped) == (0, 2)
-    other = parse_study({**study.model_dump(mode="json"), "seeds": [5]})
-    with pytest.raises(ValueError, match="holds results of a different configuration"):
-        run_study(other, tmp_path / "ex")
+    more = parse_study({**study.model_dump(mode="json"), "seeds": [0, 5]})
+    added = run_study(more, tmp_path / "ex")  # only new trials: the study is extended
+    assert (added.ran, added.skipped) == (2, 2)
+    changed = study.model_dump(mode="json")
+    changed["task"]["epochs"] = 4
+    with pytest.raises(ValueError, match=r"different configuration .*4 trial\(s\) differ"):
+        run_study(parse_study(changed), tmp_path / "ex")
 
 
 def test_sigkill_mid_trial_then_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:

@@ -8,6 +8,8 @@ import typer
 
 from lrlab import __version__
 from lrlab.cli.errors import run_app
+from lrlab.cli.find import find
+from lrlab.cli.report import report_command
 from lrlab.cli.schedule import app as schedule_app
 from lrlab.cli.study import app as study_app
 from lrlab.cli.study import demo
@@ -22,6 +24,8 @@ app = typer.Typer(
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(study_app, name="study")
 app.command("demo")(demo)
+app.command("find")(find)
+app.command("report")(report_command)
 
 
 def _version(value: bool) -> None:

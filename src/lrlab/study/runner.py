@@ -62,25 +62,30 @@ def run_study(
 ) -> RunSummary:
     """Run every unfinished trial of ``study``, storing results in ``directory/study.db``.
 
-    A directory that already holds a study with a different configuration is refused
-    (its results would mix with the new ones); finished trials are skipped and
-    unfinished ones resume from their last checkpoint.
+    Finished trials are skipped and unfinished ones resume from their last checkpoint.
+    A directory that already holds a study is extended when the new configuration only
+    adds trials (new arms or seeds, every stored trial unchanged); any other change is
+    refused, since old and new results would mix.
     """
     started = time.perf_counter()
     root = Path(directory)
     store = StudyStore(root / "study.db")
     config = study.model_dump(mode="json")
     digest = config_hash(config)
+    specs = expand(study, str(root / "checkpoints"))
     old = store.meta("config_hash")
     if old is not None and old != digest:
-        raise ValueError(
-            f"{root} holds results of a different configuration of study "
-            f"{(store.meta('config') or {}).get('name', '?')!r}; use another --dir or --restart"
-        )
+        wanted = {s.id: s.config_hash for s in specs}
+        changed = [t.id for t in store.trials() if wanted.get(t.id) != t.config_hash]
+        if changed:
+            raise ValueError(
+                f"{root} holds results of a different configuration of study "
+                f"{(store.meta('config') or {}).get('name', '?')!r} ({len(changed)} trial(s) "
+                f"differ, e.g. {changed[0]!r}); use another --dir or --restart"
+            )
     store.set_meta("config", config)
     store.set_meta("config_hash", digest)
     store.set_meta("preset", preset)
-    specs = expand(study, str(root / "checkpoints"))
     store.add_trials(
         [TrialRow(s.id, s.arm, s.seed, s.config_hash, s.config, "pending") for s in specs]
     )

@@ -37,7 +37,6 @@ from lrlab.optim import (
     override,
     param_groups,
 )
-from lrlab.rangetest import range_test
 from lrlab.schedules import Constant, Schedule, cyclical_momentum
 from lrlab.study.checkpoint import Checkpoint
 from lrlab.study.optimizers import has_train_eval_modes, make_optimizer
@@ -316,14 +315,18 @@ def _bounds(
     ipe: int,
 ) -> tuple[dict[str, Any], int, str]:
     """Run the arm's range test on the trial's own model, data order and optimizer."""
+    from lrlab.study.find import sweep_task
+
     rt = arm["range_test"]
-    data = list(batches(x, y, bs, seed=seed, epoch=0))
-    result = range_test(
+    result = sweep_task(
         model,
         optimizer,
-        data,
-        loss_fn=F.cross_entropy,
-        val_data=[(vx[:1000], vy[:1000])],
+        x,
+        y,
+        vx,
+        vy,
+        bs,
+        seed,
         start_lr=rt["start_lr"],
         end_lr=rt["end_lr"],
         num_updates=rt["num_updates"],
