@@ -6,6 +6,7 @@ import gzip
 import os
 import pickle
 import struct
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -208,6 +209,12 @@ def test_digits_split_is_fixed(cache: Path) -> None:
     np.testing.assert_array_equal(raw.x_test[:, 0].numpy() * 16, images[order[1438:]])
     clear_memory_cache()
     assert torch.equal(load_dataset("digits").x_train, ds.x_train)
+
+
+def test_digits_without_scikit_learn_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # makes the import fail
+    with pytest.raises(ValueError, match=r'pip install "lrlab\[data\]"'):
+        load_dataset("digits")
 
 
 # ----------------------------------------------------------------------------- cifar10
