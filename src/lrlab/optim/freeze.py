@@ -127,6 +127,7 @@ class FreezePlan:
     iters_per_epoch: int | None = None
     _frozen: set[str] = field(default_factory=set, repr=False)
     _bn_hooks: dict[str, Any] = field(default_factory=dict, repr=False)
+    _checked: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.optimizer_state not in ("keep", "drop"):
@@ -195,6 +196,15 @@ class FreezePlan:
         every update.
         """
         names = dict(model.named_parameters())
+        if not self._checked:
+            for e in self.events:
+                if not any(e.matches(n) for n in names):
+                    tops = sorted({n.split(".")[0] for n in names})
+                    raise ValueError(
+                        f"freeze plan: {e.action} of {list(e.blocks)} matches no parameter; "
+                        f"the model's top-level blocks are {', '.join(tops)}"
+                    )
+            self._checked = True
         target = self.frozen_at(step, list(names))
         if target == self._frozen:
             return False

@@ -1,0 +1,186 @@
+"""Choose lrlab's range-test design and default rule against the oracle grids, honestly.
+
+Reads the oracle grids that ``finder_regret.py`` trained (final accuracy of 1cycle at each
+max_lr, per task, optimizer and seed), runs candidate sweep designs on the same model,
+optimizer and batches (cheap: one sweep each, cached), reads candidate rules off them,
+and estimates each suggestion's accuracy by interpolating that seed's grid in log-LR.
+The choice is made leave-one-task-out: for each task, the design and rule are picked on
+the other tasks and scored on the held-out one, so the reported regret is not the
+regret of a rule tuned on the task it is scored on. The winner still has to be trained
+for real by ``finder_regret.py``; this only narrows the search.
+
+    python benchmarks/calibrate_finder.py [--results benchmarks/results/finder_regret]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.finder_regret import OPTIMIZERS, TASKS, sweep_budget  # noqa: E402
+
+from lrlab.data import load_dataset  # noqa: E402
+from lrlab.models import build_model  # noqa: E402
+from lrlab.optim import param_groups  # noqa: E402
+from lrlab.rangetest import RangeTestResult  # noqa: E402
+from lrlab.rangetest import rules as R  # noqa: E402
+from lrlab.study import StudyStore  # noqa: E402
+from lrlab.study.find import sweep_task  # noqa: E402
+from lrlab.study.optimizers import make_optimizer  # noqa: E402
+
+DESIGNS: dict[str, dict[str, Any]] = {
+    "fast 1e-7..10": {"start_lr": 1e-7, "end_lr": 10.0},
+    "from 1e-5": {"start_lr": 1e-5, "end_lr": 10.0},
+    "from 1e-4": {"start_lr": 1e-4, "end_lr": 10.0},
+}
+
+
+def grid_curves(root: Path, seeds: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per seed: (log10 max_lr, final accuracy) of every trained LR, sorted."""
+    out = {}
+    for seed in seeds:
+        store = StudyStore(root / f"seed{seed}" / "study.db")
+        pts = sorted(
+            (math.log10(float(t.arm[3:])), t.final.get("val_top1") or 0.1)
+            for t in store.trials()
+            if t.status in ("done", "diverged")
+        )
+        store.close()
+        out[seed] = (np.array([p[0] for p in pts]), np.array([p[1] for p in pts]))
+    return out
+
+
+def accuracy_at(curve: tuple[np.ndarray, np.ndarray], lr: float | None) -> float:
+    if lr is None or not lr > 0:
+        return 0.1
+    x, y = curve
+    return float(np.interp(math.log10(lr), x, y, left=y[0], right=min(y[-1], 0.1)))
+
+
+def sweep(
+    task: dict[str, Any], opt: dict[str, Any], seed: int, design: dict[str, Any]
+) -> RangeTestResult:
+    torch.set_num_threads(1)
+    ds = load_dataset(task["data"])
+    torch.manual_seed(seed)
+    model = build_model(task["model"], ds.input_shape, ds.num_classes)
+    optimizer = make_optimizer(
+        {"nesterov": False, "betas": (0.9, 0.999), **opt},
+        param_groups(model, weight_decay=opt["weight_decay"]),
+    )
+    return sweep_task(
+        model,
+        optimizer,
+        ds.x_train,
+        ds.y_train,
+        ds.x_test,
+        ds.y_test,
+        task["batch_size"],
+        seed,
+        num_updates=sweep_budget(task, ds.n_train),
+        **design,
+    )
+
+
+def candidates(rt: RangeTestResult) -> dict[str, float | None]:
+    lrs, losses = np.asarray(rt.lrs), np.asarray(rt.losses, dtype=float)
+    out: dict[str, float | None] = {}
+    try:
+        curve = R.prepare(lrs, losses)
+        onset, i_min, _ = R._descent(curve)
+        lr_min = float(curve.lrs[i_min])
+        for c in (0.25, 0.33, 0.5, 0.7, 1.0, 1.4, 2.0):
+            out[f"min x{c:g}"] = lr_min * c
+        stop = float(lrs[np.isfinite(losses)][-1])
+        for c in (0.1, 0.2, 0.33, 0.5, 0.7, 1.0):
+            out[f"stop x{c:g}"] = stop * c
+        out["geo(onset,min)"] = math.sqrt(lr_min * float(curve.lrs[onset]))
+    except R.CurveError:
+        pass
+    for name, fn in (
+        ("steep", R.fastai_steep),
+        ("valley", R.fastai_valley),
+        ("slide", R.fastai_slide),
+        ("steepest", R.steepest),
+    ):
+        try:
+            out[name] = (
+                fn(lrs, losses).lr if name == "steepest" else fn(lrs, losses, rt.num_updates).lr
+            )
+        except (R.CurveError, ValueError):
+            out[name] = None
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--results", type=Path, default=REPO / "benchmarks" / "results" / "finder_regret"
+    )
+    parser.add_argument("--seeds", type=int, default=3)
+    args = parser.parse_args()
+    seeds = list(range(args.seeds))
+    cache_path = args.results / "calibration_sweeps.json"
+    cache: dict[str, Any] = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    # scores[combo][design][rule] = mean regret (pp) over seeds, from interpolated grids
+    scores: dict[str, dict[str, dict[str, float]]] = {}
+    for tname, task in TASKS.items():
+        for oname, opt in OPTIMIZERS.items():
+            root = args.results / f"{tname}-{oname}"
+            if not (root / "result.json").exists():
+                continue
+            combo = f"{tname}/{oname}"
+            grids = grid_curves(root, seeds)
+            best = max(
+                statistics.mean(np.interp(x, grids[s][0], grids[s][1]) for s in seeds)
+                for x in grids[seeds[0]][0]
+            )
+            scores[combo] = {}
+            for dname, design in DESIGNS.items():
+                per_rule: dict[str, list[float]] = {}
+                for s in seeds:
+                    key = f"{combo}/{dname}/{s}"
+                    if key not in cache:
+                        cache[key] = json.loads(sweep(task, opt, s, design).to_json())
+                        cache_path.write_text(json.dumps(cache))
+                    rt = RangeTestResult.from_json(json.dumps(cache[key]))
+                    for rule, lr in candidates(rt).items():
+                        per_rule.setdefault(rule, []).append(accuracy_at(grids[s], lr))
+                scores[combo][dname] = {
+                    r: 100 * (best - statistics.mean(a))
+                    for r, a in per_rule.items()
+                    if len(a) == len(seeds)
+                }
+    combos = sorted(scores)
+    pairs = sorted({(d, r) for c in combos for d in scores[c] for r in scores[c][d]})
+    print(f"{len(combos)} task/optimizer combinations: {', '.join(combos)}\n")
+    print("mean regret (pp, interpolated) over all combinations, best 15:")
+    mean_all = {p: statistics.mean(scores[c][p[0]].get(p[1], 100.0) for c in combos) for p in pairs}
+    for p, v in sorted(mean_all.items(), key=lambda kv: kv[1])[:15]:
+        worst = max(scores[c][p[0]].get(p[1], 100.0) for c in combos)
+        print(f"  {p[0]:<16} {p[1]:<16} mean {v:6.2f}  worst {worst:6.2f}")
+    print("\nleave-one-out: pick on the other combinations, score on the held-out one")
+    held = []
+    for c in combos:
+        others = [o for o in combos if o != c]
+        pick = min(
+            pairs, key=lambda p: statistics.mean(scores[o][p[0]].get(p[1], 100.0) for o in others)
+        )
+        held.append(scores[c][pick[0]].get(pick[1], 100.0))
+        print(f"  {c:<22} picked {pick[0]} / {pick[1]:<14} held-out regret {held[-1]:6.2f}")
+    print(f"  mean held-out regret {statistics.mean(held):.2f} pp")
+
+
+if __name__ == "__main__":
+    main()
