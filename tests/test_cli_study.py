@@ -1,0 +1,66 @@
+"""The study-level commands end to end: lrlab find, lrlab demo, lrlab report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lrlab.cli.main import main
+
+
+def test_find_prints_rules_and_writes_plot_and_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "find"
+    code = main(
+        ["find", "--data", "digits", "--model", "mlp", "--updates", "40", "--out", str(out)]
+    )
+    assert code == 0
+    text = capsys.readouterr().out
+    assert (
+        "lrlab (default)" in text
+        and "valley" in text
+        and "one_cycle" in text
+        and "step_size=" in text
+    )
+    assert (out / "range_test.png").read_bytes()[:4] == b"\x89PNG"
+    data = json.loads((out / "range_test.json").read_text())
+    assert data["optimizer"] == "SGD" and 0 < data["updates"] <= 40
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["find", "--data", "mnist", "--model", "cnn"], "--data='mnist' is not a dataset"),
+        (["find", "--data", "digits", "--model", "vgg"], "--model='vgg' is not a model"),
+        (
+            ["find", "--data", "digits", "--model", "mlp", "--start-lr", "1", "--end-lr", "0.5"],
+            "end_lr=0.5 is invalid; expected a finite number > start_lr=1.0",
+        ),
+        (
+            ["find", "--data", "digits", "--model", "mlp", "--samples", "0"],
+            "training data would be empty",
+        ),
+        (["report", "does-not-exist"], "does-not-exist"),
+    ],
+)
+def test_find_and_report_errors_are_one_line_exit_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_demo_quick_runs_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", "--dir", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert f"open {out / 'report.html'}" in printed
+    html = (out / "report.html").read_text()
+    assert "1cycle" in html and "step decay" in html and "data:image/png;base64," in html
+    assert main(["report", str(out)]) == 0
+    assert "answer:" in capsys.readouterr().out
