@@ -9,6 +9,7 @@ import typer
 from lrlab import __version__
 from lrlab.cli.errors import run_app
 from lrlab.cli.find import find
+from lrlab.cli.findings import findings_command
 from lrlab.cli.report import report_command
 from lrlab.cli.schedule import app as schedule_app
 from lrlab.cli.study import app as study_app
@@ -26,6 +27,7 @@ app.add_typer(study_app, name="study")
 app.command("demo")(demo)
 app.command("find")(find)
 app.command("report")(report_command)
+app.command("findings")(findings_command)
 
 
 def _version(value: bool) -> None:

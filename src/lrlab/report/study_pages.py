@@ -172,7 +172,11 @@ def to_markdown(summary: StudySummary, figures: dict[str, Path]) -> str:
         out += [f"**Question.** {md(cfg['question'])}", ""]
     if cfg.get("claim"):
         out += [f"**Published claim.** {md(cfg['claim'])}", ""]
-    out += [f"**Answer:** {md(summary.headline)}.", ""]
+    f = summary.finding
+    out += [f"**Answer:** {md(f.answer if f else summary.headline)}.", ""]
+    if f is not None:
+        out += [f"**Against the published claim:** {f.agreement}.", ""]
+        out += [f"- {md(line)}" for line in f.details] + [""]
     if _incomplete(summary):
         out += [f"*{_incomplete(summary)}*", ""]
     out += [f"## Each arm against the baseline ({md(summary.baseline)})", ""]
@@ -240,7 +244,13 @@ def to_html(summary: StudySummary, figures: dict[str, Path]) -> str:
         h.append(f"<p><strong>Question.</strong> {esc(cfg['question'])}</p>")
     if cfg.get("claim"):
         h.append(f"<p><strong>Published claim.</strong> {esc(cfg['claim'])}</p>")
-    h.append(f'<p class="answer"><strong>Answer:</strong> {esc(summary.headline)}.</p>')
+    f = summary.finding
+    answer = f.answer if f else summary.headline
+    h.append(f'<p class="answer"><strong>Answer:</strong> {esc(answer)}.</p>')
+    if f is not None:
+        h.append(f"<p><strong>Against the published claim:</strong> {esc(f.agreement)}.</p><ul>")
+        h += [f"<li>{esc(line)}</li>" for line in f.details]
+        h.append("</ul>")
     if _incomplete(summary):
         h.append(f'<p class="note">{esc(_incomplete(summary))}</p>')
     h.append(f"<h2>Each arm against the baseline ({esc(summary.baseline)})</h2><ul>")

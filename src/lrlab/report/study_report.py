@@ -39,6 +39,10 @@ def write_report(study_dir: Path, summary: StudySummary | None = None) -> dict[s
     """
     study_dir = Path(study_dir)
     summary = summary if summary is not None else summarize(study_dir)
+    if summary.finding is None and (summary.config.get("analysis") or summary.config.get("claim")):
+        from lrlab.report.findings import analyze
+
+        summary.finding = analyze(study_dir)
     written = {
         "curves": figures.plot_curves(summary, study_dir / "curves.png"),
         "final": figures.plot_final(summary, study_dir / "final.png"),

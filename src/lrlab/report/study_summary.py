@@ -88,6 +88,7 @@ class StudySummary:
     headline: str
     comparisons: list[str]
     provenance: dict[str, list[str]]
+    finding: Any = None  # lrlab.report.findings.Finding when the study states an analysis
 
     @property
     def name(self) -> str:

@@ -119,6 +119,7 @@ class TaskConfig(_Strict):
     threads: Annotated[int, Field(ge=1)] = 1
     amp: bool = False
     holdout: Annotated[float, Field(ge=0, lt=0.5)] = 0.0
+    train_subset: Annotated[int, Field(ge=1)] | None = None
     eval_every: Count | None = None
     eval_batches: Annotated[int, Field(ge=1)] | None = None
     stability_window: Annotated[int, Field(ge=2)] = 5
@@ -280,6 +281,7 @@ class ArmConfig(_Strict):
     optimizer: OptimizerConfig | None = None
     epochs: Annotated[int, Field(ge=1)] | None = None
     batch_size: Annotated[int, Field(ge=1)] | None = None
+    snapshots: bool = False
 
     @field_validator("lr")
     @classmethod
@@ -330,6 +332,34 @@ class ArmConfig(_Strict):
         return v
 
 
+class AnalysisConfig(_Strict):
+    """How the study's answer is read and held against the published claim.
+
+    * ``compare`` (default): each arm in ``arms`` (default: all but the baseline) against
+      the baseline on ``metric`` (the baseline may be read on ``baseline_metric``, e.g. a
+      snapshot ensemble against a single model); ``expect`` is the published claim:
+      ``better`` (the arms beat the baseline), ``worse``, or ``same`` (no gain).
+    * ``updates_to_reference``: how many updates each arm needs to reach the final
+      accuracy of ``reference`` (default: the baseline); the claim is a speed-up,
+      ``expect = "faster"``, with ``claimed_speedup`` the published factor.
+    * ``early_reading``: do the arms ranked by validation loss at ``early_epoch`` pick the
+      same winner as the final accuracy? ``expect = "same"`` is the paper's advice.
+    """
+
+    kind: Literal["compare", "updates_to_reference", "early_reading"] = "compare"
+    arms: list[str] | None = None
+    metric: Literal["val_top1", "val_top5", "val_loss", "stability_std", "ensemble_top1"] = (
+        "val_top1"
+    )
+    baseline_metric: (
+        Literal["val_top1", "val_top5", "val_loss", "stability_std", "ensemble_top1"] | None
+    ) = None
+    expect: Literal["better", "worse", "same", "faster"] = "better"
+    reference: str | None = None
+    claimed_speedup: Annotated[float, Field(gt=0)] | None = None
+    early_epoch: Annotated[int, Field(ge=1)] | None = None
+
+
 class StudyConfig(_Strict):
     """A whole study: the question, the task, the arms, the seeds."""
 
@@ -342,6 +372,7 @@ class StudyConfig(_Strict):
     arms: Annotated[list[ArmConfig], Field(min_length=1)]
     baseline: str | None = None
     targets: dict[str, float] = Field(default_factory=dict)
+    analysis: AnalysisConfig = AnalysisConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> StudyConfig:
@@ -351,6 +382,13 @@ class StudyConfig(_Strict):
             raise ValueError(f"arm names must be unique; repeated: {', '.join(dup)}")
         if self.baseline is not None and self.baseline not in names:
             raise ValueError(f"baseline={self.baseline!r} is not an arm; arms: {', '.join(names)}")
+        for ref in [*(self.analysis.arms or []), self.analysis.reference]:
+            if ref is not None and ref not in names:
+                raise ValueError(
+                    f"analysis names arm {ref!r}, which is not an arm; arms: {', '.join(names)}"
+                )
+        if self.analysis.kind == "early_reading" and self.analysis.early_epoch is None:
+            raise ValueError("analysis kind = 'early_reading' needs early_epoch")
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be distinct, got {self.seeds}")
         allowed = {"val_top1", "val_top5", "val_loss"}

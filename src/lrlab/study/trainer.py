@@ -11,6 +11,7 @@ to exactly the numbers an uninterrupted one reaches.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import time
@@ -48,9 +49,15 @@ _DATA: dict[str, tuple[Dataset, torch.Tensor, torch.Tensor]] = {}
 
 def _data(task: dict[str, Any]) -> tuple[Dataset, torch.Tensor, torch.Tensor]:
     """The data set and its validation split (the test set, or a fixed holdout of train)."""
-    key = repr((task["data"], sorted(task["data_options"].items()), task["holdout"]))
+    subset = task.get("train_subset")
+    key = repr((task["data"], sorted(task["data_options"].items()), task["holdout"], subset))
     if key not in _DATA:
         ds = load_dataset(task["data"], **task["data_options"])
+        if subset is not None and subset < ds.n_train:
+            # a fixed random subset (the same for every trial), for CPU-sized presets
+            keep = torch.randperm(ds.n_train, generator=torch.Generator().manual_seed(20_201_017))
+            keep = keep[:subset].sort().values
+            ds = dataclasses.replace(ds, x_train=ds.x_train[keep], y_train=ds.y_train[keep])
         if task["holdout"] > 0:
             ds, val = ds.holdout(task["holdout"], seed=0)
             _DATA[key] = (ds, val.x_test, val.y_test)
@@ -163,6 +170,12 @@ def run_trial(spec: TrialSpec, progress: Progress | None = None) -> dict[str, An
 
     history: list[dict[str, Any]] = []
     start_epoch, diverged_at = 0, None
+    # snapshot ensembles (Huang et al. 2017): validation probabilities at each cycle's end
+    snap_at: set[int] = set()
+    if arm.get("snapshots"):
+        ends = lr.cycle_ends(total) if hasattr(lr, "cycle_ends") else [total - 1]
+        snap_at = {e + 1 for e in ends}
+    snaps: list[torch.Tensor] = []
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -173,6 +186,7 @@ def run_trial(spec: TrialSpec, progress: Progress | None = None) -> dict[str, An
             scaler.load_state_dict(state["scaler"])
         torch.set_rng_state(state["rng"])
         history, start_epoch = list(state["history"]), int(state["epoch"])
+        snaps = list(state.get("snapshots") or [])
         inst_rows = {int(k): v for k, v in state.get("instrument", {}).items()}
         if instrument is not None:
             instrument._step = driver.step_count
@@ -229,6 +243,8 @@ def run_trial(spec: TrialSpec, progress: Progress | None = None) -> dict[str, An
                 optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             loss_sum, loss_n = loss_sum + value, loss_n + 1
+            if driver.step_count in snap_at:
+                snaps.append(_probabilities(model, val_x, task["eval_batches"]))
             if eval_every is not None and driver.step_count % eval_every == 0:
                 record(loss_sum, loss_n)
                 loss_sum, loss_n = 0.0, 0
@@ -252,6 +268,7 @@ def run_trial(spec: TrialSpec, progress: Progress | None = None) -> dict[str, An
                 "tuning_updates": tuning,
                 "range_test": rt_json,
                 "instrument": {str(k): v for k, v in inst_rows.items()},
+                "snapshots": snaps,
                 "seconds": seconds,
             }
         )
@@ -272,6 +289,7 @@ def run_trial(spec: TrialSpec, progress: Progress | None = None) -> dict[str, An
         if h is not None:
             h.remove()
     history.extend(inst_rows[k] for k in sorted(inst_rows))
+    ensemble = _ensemble(snaps, val_y) if snaps else None
     final = _final(
         history,
         task["stability_window"],
@@ -283,6 +301,8 @@ def run_trial(spec: TrialSpec, progress: Progress | None = None) -> dict[str, An
         ipe,
         total,
     )
+    if ensemble is not None:
+        final.update(ensemble)
     return {
         "id": spec.id,
         "status": "diverged" if diverged_at is not None else "done",
@@ -292,6 +312,30 @@ def run_trial(spec: TrialSpec, progress: Progress | None = None) -> dict[str, An
         "final": final,
         "history": history,
         "range_test": rt_json,
+    }
+
+
+@torch.no_grad()
+def _probabilities(
+    model: nn.Module, x: torch.Tensor, limit: int | None, bs: int = 1000
+) -> torch.Tensor:
+    was = model.training
+    model.eval()
+    n = len(x) if limit is None else min(len(x), limit * bs)
+    probs = torch.cat([F.softmax(model(x[i : i + bs]).float(), dim=1) for i in range(0, n, bs)])
+    model.train(was)
+    return probs.cpu()
+
+
+def _ensemble(snaps: list[torch.Tensor], y: torch.Tensor) -> dict[str, Any]:
+    """Accuracy of each snapshot and of their average prediction (snapshot ensemble)."""
+    y = y[: len(snaps[0])].cpu()
+    singles = [float((p.argmax(1) == y).float().mean()) for p in snaps]
+    mean = torch.stack(snaps).mean(0)
+    return {
+        "ensemble_top1": float((mean.argmax(1) == y).float().mean()),
+        "ensemble_size": len(snaps),
+        "snapshot_top1": singles,
     }
 
 
