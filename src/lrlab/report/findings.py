@@ -114,7 +114,10 @@ def _updates_to_reference(
 ) -> tuple[str, str, list[str]]:
     a = cfg["analysis"]
     ref = a.get("reference") or cfg.get("baseline") or cfg["arms"][0]["name"]
-    arms = a.get("arms") or [x["name"] for x in cfg["arms"] if x["name"] != ref]
+    candidates = ref if isinstance(ref, list) else [ref]
+    # "the best fixed LR": of several references, the one with the best final accuracy
+    ref = max(candidates, key=lambda r: mean_ci(_values(trials, r, "val_top1") or [-1.0]).mean)
+    arms = a.get("arms") or [x["name"] for x in cfg["arms"] if x["name"] not in candidates]
     ref_acc = _values(trials, ref, "val_top1")
     ref_updates = [
         float(t.updates) for t in trials if t.arm == ref and t.status == "done" and t.updates

@@ -6,7 +6,8 @@ a spec string (``"one_cycle(max_lr=0.4)"``) or a table (``{kind = "one_cycle", m
 0.4}``), with three conveniences resolved per trial (see `lrlab.study.resolve`):
 
 * a missing ``total`` is the trial's number of updates (``epochs * iters_per_epoch``);
-* a count may be written in epochs: ``step_size = "4 epochs"``, ``milestones = ["60 epochs"]``;
+* a count may be written in epochs (``step_size = "4 epochs"``) or as a share of the run
+  (``milestones = ["30%", "60%"]``), so small and paper presets share their arms;
 * with ``range_test = {...}`` in the arm, missing LR bounds come from a range test run
   at the start of each trial (``max_lr``/``base_lr`` of 1cycle and CLR, ``level`` of a
   constant, ``init`` of decays, ``max_lr`` of SGDR, ``peak`` of WSD).
@@ -33,9 +34,10 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "schedulefree_sgd", "schedulefree_adamw", "prodigy")
 EPOCHS = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*epochs?\s*$")
+SHARE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*%\s*$")  # a share of the run's updates
 
 ScheduleSpec = str | dict[str, Any]
-Count = int | str  # updates, or "N epochs"
+Count = int | str  # updates, "N epochs", or "N%" of the run
 
 
 class _Strict(BaseModel):
@@ -49,10 +51,10 @@ def _check_count(value: Any, name: str) -> Any:
         if value < 0:
             raise ValueError(f"{name} must be >= 0")
         return value
-    if isinstance(value, str) and EPOCHS.match(value):
+    if isinstance(value, str) and (EPOCHS.match(value) or SHARE.match(value)):
         return value
     raise ValueError(
-        f"{name}={value!r}: expected an integer number of updates or a string like '4 epochs'"
+        f"{name}={value!r}: expected an integer number of updates, 'N epochs' or 'N%' of the run"
     )
 
 
@@ -120,6 +122,7 @@ class TaskConfig(_Strict):
     amp: bool = False
     holdout: Annotated[float, Field(ge=0, lt=0.5)] = 0.0
     train_subset: Annotated[int, Field(ge=1)] | None = None
+    downsample: Annotated[int, Field(ge=1)] | None = None
     eval_every: Count | None = None
     eval_batches: Annotated[int, Field(ge=1)] | None = None
     stability_window: Annotated[int, Field(ge=2)] = 5
@@ -246,7 +249,7 @@ class LarsConfig(_Strict):
 
 
 class FreezeEventConfig(_Strict):
-    at: Annotated[int, Field(ge=0)]
+    at: Annotated[int, Field(ge=0)] | str
     action: Literal["freeze", "unfreeze"]
     blocks: list[str]
     except_blocks: list[str] = Field(default_factory=list)
@@ -355,7 +358,7 @@ class AnalysisConfig(_Strict):
         Literal["val_top1", "val_top5", "val_loss", "stability_std", "ensemble_top1"] | None
     ) = None
     expect: Literal["better", "worse", "same", "faster"] = "better"
-    reference: str | None = None
+    reference: str | list[str] | None = None
     claimed_speedup: Annotated[float, Field(gt=0)] | None = None
     early_epoch: Annotated[int, Field(ge=1)] | None = None
 
@@ -382,7 +385,8 @@ class StudyConfig(_Strict):
             raise ValueError(f"arm names must be unique; repeated: {', '.join(dup)}")
         if self.baseline is not None and self.baseline not in names:
             raise ValueError(f"baseline={self.baseline!r} is not an arm; arms: {', '.join(names)}")
-        for ref in [*(self.analysis.arms or []), self.analysis.reference]:
+        refs = self.analysis.reference
+        for ref in [*(self.analysis.arms or []), *(refs if isinstance(refs, list) else [refs])]:
             if ref is not None and ref not in names:
                 raise ValueError(
                     f"analysis names arm {ref!r}, which is not an arm; arms: {', '.join(names)}"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lrlab.schedules import Schedule, schedule_class
-from lrlab.study.config import EPOCHS, StudyConfig
+from lrlab.study.config import EPOCHS, SHARE, StudyConfig
 
 #: Which fields a range test fills when they are missing, per schedule family.
 BOUND_FIELDS: dict[str, dict[str, str]] = {
@@ -155,23 +155,26 @@ def _literal(node: ast.expr, text: str) -> Any:
         ) from None
 
 
-def count(value: int | str, iters_per_epoch: int) -> int:
-    """An update count from an int or a string such as ``"4 epochs"``."""
+def count(value: int | str, iters_per_epoch: int, total: int | None = None) -> int:
+    """An update count from an int or a string: ``"4 epochs"``, or ``"30%"`` of ``total``."""
     if isinstance(value, str):
         m = EPOCHS.match(value)
-        if not m:
-            raise ValueError(f"{value!r} is not a count; expected an integer or 'N epochs'")
-        return max(1, round(float(m.group(1)) * iters_per_epoch))
+        if m:
+            return max(1, round(float(m.group(1)) * iters_per_epoch))
+        share = SHARE.match(value)
+        if share and total is not None:
+            return max(1, round(float(share.group(1)) / 100 * total))
+        raise ValueError(f"{value!r} is not a count; expected an integer, 'N epochs' or 'N%'")
     return int(value)
 
 
-def _epochs_to_updates(obj: Any, iters_per_epoch: int) -> Any:
-    if isinstance(obj, str) and EPOCHS.match(obj):
-        return count(obj, iters_per_epoch)
+def _epochs_to_updates(obj: Any, iters_per_epoch: int, total: int) -> Any:
+    if isinstance(obj, str) and (EPOCHS.match(obj) or SHARE.match(obj)):
+        return count(obj, iters_per_epoch, total)
     if isinstance(obj, list):
-        return [_epochs_to_updates(v, iters_per_epoch) for v in obj]
+        return [_epochs_to_updates(v, iters_per_epoch, total) for v in obj]
     if isinstance(obj, dict):
-        return {k: _epochs_to_updates(v, iters_per_epoch) for k, v in obj.items()}
+        return {k: _epochs_to_updates(v, iters_per_epoch, total) for k, v in obj.items()}
     return obj
 
 
@@ -183,7 +186,7 @@ def materialize(
     bounds: dict[str, float] | None = None,
 ) -> Schedule:
     """Build a schedule for a trial: fill ``total``, epoch counts and range-test bounds."""
-    d = _epochs_to_updates(spec_to_dict(spec), iters_per_epoch)
+    d = _epochs_to_updates(spec_to_dict(spec), iters_per_epoch, total)
     names = {f.name for f in dataclasses.fields(schedule_class(d["kind"]))}
     if bounds is not None:
         for field, key in BOUND_FIELDS.get(d["kind"], {}).items():

@@ -49,8 +49,8 @@ _DATA: dict[str, tuple[Dataset, torch.Tensor, torch.Tensor]] = {}
 
 def _data(task: dict[str, Any]) -> tuple[Dataset, torch.Tensor, torch.Tensor]:
     """The data set and its validation split (the test set, or a fixed holdout of train)."""
-    subset = task.get("train_subset")
-    key = repr((task["data"], sorted(task["data_options"].items()), task["holdout"], subset))
+    subset, down = task.get("train_subset"), task.get("downsample")
+    key = repr((task["data"], sorted(task["data_options"].items()), task["holdout"], subset, down))
     if key not in _DATA:
         ds = load_dataset(task["data"], **task["data_options"])
         if subset is not None and subset < ds.n_train:
@@ -58,6 +58,12 @@ def _data(task: dict[str, Any]) -> tuple[Dataset, torch.Tensor, torch.Tensor]:
             keep = torch.randperm(ds.n_train, generator=torch.Generator().manual_seed(20_201_017))
             keep = keep[:subset].sort().values
             ds = dataclasses.replace(ds, x_train=ds.x_train[keep], y_train=ds.y_train[keep])
+        if down is not None and down > 1:  # average-pool images once: CPU presets
+            if ds.x_train.dim() != 4:
+                raise ValueError(f"task.downsample needs image data; {task['data']} is not")
+            ds = dataclasses.replace(
+                ds, x_train=F.avg_pool2d(ds.x_train, down), x_test=F.avg_pool2d(ds.x_test, down)
+            )
         if task["holdout"] > 0:
             ds, val = ds.holdout(task["holdout"], seed=0)
             _DATA[key] = (ds, val.x_test, val.y_test)
@@ -132,6 +138,8 @@ def run_trial(spec: TrialSpec, progress: Progress | None = None) -> dict[str, An
     )
     optimizer = make_optimizer(opt_cfg, groups)
 
+    # LARS is on during the range test: the global LR is swept with the trust ratios active
+    lars = LARS(optimizer, **arm["lars"]) if arm["lars"] else None
     bounds, tuning, rt_json = None, 0, None
     if arm["range_test"] is not None:
         if state is not None:
@@ -144,8 +152,7 @@ def run_trial(spec: TrialSpec, progress: Progress | None = None) -> dict[str, An
     momentum = _momentum(arm["momentum"], lr, total, ipe)
     wd = _scalar_or_schedule(arm["weight_decay"], total, ipe)
     group_spec, auto = _layerwise(arm, optimizer, total, ipe)
-    lars = LARS(optimizer, **arm["lars"]) if arm["lars"] else None
-    plan = _freeze_plan(arm["freeze"], ipe)
+    plan = _freeze_plan(arm["freeze"], ipe, total)
     if plan is not None:
         names = {id(p): n for n, p in model.named_parameters()}
         scales = plan.lr_scales(optimizer.param_groups, names)
@@ -161,7 +168,7 @@ def run_trial(spec: TrialSpec, progress: Progress | None = None) -> dict[str, An
     inst_every = task["instrument_every"]
     instrument = None
     if per_group or inst_every is not None:
-        every = count(inst_every, ipe) if inst_every is not None else ipe
+        every = count(inst_every, ipe, total) if inst_every is not None else ipe
         instrument = Instrument(
             optimizer, every=every, keep=False, callback=lambda rows: _collect(rows, inst_rows, ipe)
         )
@@ -193,7 +200,7 @@ def run_trial(spec: TrialSpec, progress: Progress | None = None) -> dict[str, An
         elapsed_before = float(state.get("seconds", 0.0))
     else:
         elapsed_before = 0.0
-    eval_every = count(task["eval_every"], ipe) if task["eval_every"] is not None else None
+    eval_every = count(task["eval_every"], ipe, total) if task["eval_every"] is not None else None
     sf = has_train_eval_modes(optimizer)
 
     def record(loss_sum: float, loss_n: int) -> None:
@@ -424,7 +431,7 @@ def _layerwise(
         return interpolate(groups, cfg["first"], cfg["last"], geometric=cfg["geometric"]), None
     if policy == "cyclical":
         mult = materialize(cfg["multiplier"], total=total, iters_per_epoch=ipe)
-        return cyclical_layers(groups, mult, count(cfg["offset"], ipe)), None
+        return cyclical_layers(groups, mult, count(cfg["offset"], ipe, total)), None
     if policy == "override":
         return override(
             groups, cfg["blocks"], lr=materialize(cfg["lr"], total=total, iters_per_epoch=ipe)
@@ -440,16 +447,16 @@ def _layerwise(
     return auto.groups(), auto
 
 
-def _freeze_plan(cfg: dict[str, Any] | None, ipe: int) -> FreezePlan | None:
+def _freeze_plan(cfg: dict[str, Any] | None, ipe: int, total: int) -> FreezePlan | None:
     if cfg is None:
         return None
     events = [
         FreezeEvent(
-            e["at"],
+            count(e["at"], ipe, total) if isinstance(e["at"], str) else e["at"],
             e["action"],
             tuple(e["blocks"]),
             tuple(e["except_blocks"]),
-            e["unit"],
+            "update" if isinstance(e["at"], str) else e["unit"],
             e["lr_scale"],
         )
         for e in cfg["events"]
