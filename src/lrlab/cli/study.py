@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -21,6 +22,11 @@ def run_and_report(
     restart: bool,
     quiet: bool,
     report: bool,
+    executor: str = "local",
+    address: str = "auto",
+    cpus_per_trial: float = 1.0,
+    gpus_per_trial: float = 0.0,
+    checkpoint_dir: Path | None = None,
 ) -> Path:
     from lrlab.study import LocalExecutor, load_study, run_study
     from lrlab.study.bundled import find_study
@@ -36,9 +42,22 @@ def run_and_report(
         console.console.print(
             f"study {study.name!r}: {len(study.arms)} arm(s) x {len(study.seeds)} seed(s) -> {out}"
         )
+    if executor == "ray":
+        from lrlab.study.ray_executor import RayExecutor
+
+        runner: Any = RayExecutor(address, cpus_per_trial, gpus_per_trial)
+    elif executor == "local":
+        runner = LocalExecutor(workers)
+    else:
+        raise ValueError(f"--executor={executor!r} is invalid; expected 'local' or 'ray'")
     with console:
         summary = run_study(
-            study, out, preset=preset, executor=LocalExecutor(workers), on_event=console
+            study,
+            out,
+            preset=preset,
+            executor=runner,
+            on_event=console,
+            checkpoint_root=checkpoint_dir,
         )
     if not quiet:
         console.console.print(describe(summary))
@@ -64,9 +83,29 @@ def run(
     restart: bool = typer.Option(False, help="Delete the directory's results and start over."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     report: bool = typer.Option(True, help="Write report.html/report.md when done."),
+    executor: str = typer.Option("local", help="local (this machine) or ray (a Ray cluster)."),
+    address: str = typer.Option("auto", help="Ray cluster address: HOST:PORT, auto or local."),
+    cpus_per_trial: float = typer.Option(1.0, help="CPUs each trial declares (ray)."),
+    gpus_per_trial: float = typer.Option(0.0, help="GPUs each trial declares (ray)."),
+    checkpoint_dir: Path | None = typer.Option(
+        None, help="Where trial checkpoints go; on a cluster, a path every node can reach."
+    ),
 ) -> None:
     """Run (or resume) a study: finished trials are skipped, unfinished ones resume."""
-    run_and_report(study, preset, directory, workers, restart, quiet, report)
+    run_and_report(
+        study,
+        preset,
+        directory,
+        workers,
+        restart,
+        quiet,
+        report,
+        executor,
+        address,
+        cpus_per_trial,
+        gpus_per_trial,
+        checkpoint_dir,
+    )
 
 
 @app.command("list")

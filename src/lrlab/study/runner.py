@@ -59,10 +59,13 @@ def run_study(
     preset: str | None = None,
     executor: Executor | None = None,
     on_event: Callable[[Event], None] | None = None,
+    checkpoint_root: str | Path | None = None,
 ) -> RunSummary:
     """Run every unfinished trial of ``study``, storing results in ``directory/study.db``.
 
     Finished trials are skipped and unfinished ones resume from their last checkpoint.
+    ``checkpoint_root`` puts the per-trial checkpoints elsewhere (a path every node of a
+    cluster can reach); by default they live in ``directory/checkpoints``.
     A directory that already holds a study is extended when the new configuration only
     adds trials (new arms or seeds, every stored trial unchanged); any other change is
     refused, since old and new results would mix.
@@ -72,7 +75,7 @@ def run_study(
     store = StudyStore(root / "study.db")
     config = study.model_dump(mode="json")
     digest = config_hash(config)
-    specs = expand(study, str(root / "checkpoints"))
+    specs = expand(study, str(Path(checkpoint_root) if checkpoint_root else root / "checkpoints"))
     old = store.meta("config_hash")
     if old is not None and old != digest:
         wanted = {s.id: s.config_hash for s in specs}
