@@ -135,6 +135,49 @@ def test_divergence_stop_works_for_any_sign_and_scale(offset: float, scale: floa
     assert 10**-0.5 < stop_lr < 10**0.8, stop_lr
 
 
+def test_a_flat_noisy_plateau_is_not_divergence() -> None:
+    # Regression: these are the first losses of a real MNIST-1D MLP sweep (seed 1) that an
+    # earlier test stopped as "diverged" at 2e-6, on noise alone.
+    head = [
+        2.372,
+        2.35,
+        2.381,
+        2.435,
+        2.409,
+        2.404,
+        2.406,
+        2.414,
+        2.365,
+        2.366,
+        2.380,
+        2.396,
+        2.342,
+        2.394,
+        2.386,
+        2.397,
+        2.439,
+        2.375,
+        2.432,
+    ]
+    rng = np.random.default_rng(0)
+    plateau = list(2.39 + 0.03 * rng.standard_normal(60))
+    blow_up = [2.4 * 1.3**k for k in range(1, 30)]
+    values = iter(head + plateau + blow_up)
+    model = Probe()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    r = range_test(
+        model,
+        opt,
+        [None],
+        step=lambda _: model.w * 0.0 + next(values),
+        num_updates=100,
+        start_lr=1e-7,
+        end_lr=10.0,
+    )
+    assert r.stop_reason == "diverged"
+    assert len(r.losses) > len(head) + len(plateau) - 1  # only after the real blow-up
+
+
 def test_non_finite_loss_stops_and_is_reported() -> None:
     model = Probe()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)

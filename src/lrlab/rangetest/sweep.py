@@ -31,6 +31,8 @@ from lrlab.rangetest.snapshot import TrainingSnapshot
 from lrlab.schedules import Exponential, Linear, Schedule
 
 Progress = Callable[[int, int, float, float], None]
+_SKIP = 3  # smoothed values too young to be the best level
+_NOISE_POINTS = 20  # raw losses the batch-to-batch noise is estimated from
 _END = object()  # end of data (a batch may legitimately be None)
 
 
@@ -91,10 +93,10 @@ def range_test(
         device: where batches go in the ``loss_fn`` form (default: the model's device).
         smoothing: EMA factor of the recorded smoothed loss (debiased), as fastai's 0.98.
         diverge_factor: stop when the smoothed loss exceeds ``best + factor * spread``,
-            where spread is ``initial - best`` (at least three times the batch-to-batch
-            noise measured on the first tenth of the sweep): with the default 1.0, when
-            the loss is back above where it started. Shift- and scale-invariant, so it
-            works for any sign and scale of loss.
+            where spread is ``start - best`` (``start``: the median of the first losses),
+            and at least five times the batch-to-batch noise of the first 20 losses: with
+            the default 1.0, when the loss is back above where it started. Shift- and
+            scale-invariant, so it works for any sign and scale of loss.
         stop_on_divergence: False records the whole ladder (non-finite losses still stop).
         progress: called as ``progress(update, num_updates, lr, loss)`` after each update.
 
@@ -236,6 +238,7 @@ class _Recorder:
         self._avg = 0.0
         self._best = math.inf
         self._noise = 0.0
+        self._start = math.inf
         # Divergence is not judged before this many points: the smoothed curve needs them.
         self._warm = max(5, n // 10)
 
@@ -258,13 +261,18 @@ class _Recorder:
             self.reason = "non-finite loss"
             return
         self._avg = self.beta * self._avg + (1 - self.beta) * loss
-        smooth = self._avg / (1 - self.beta ** len(self.losses))
+        n = len(self.losses)
+        smooth = self._avg / (1 - self.beta**n)
         self.smoothed.append(smooth)
-        self._best = min(self._best, smooth)
-        if len(self.losses) <= self._warm:
+        # The first smoothed values are averages of one or two raw losses: too noisy to be
+        # the best level (the minimum of noisy values is biased low), so they do not count.
+        if n > _SKIP:
+            self._best = min(self._best, smooth)
+        if n <= max(self._warm, _NOISE_POINTS):
             self._noise = _noise_scale(self.losses)
-        start = self.initial if self.initial is not None else loss
-        spread = max(start - self._best, 3 * self._noise, 1e-12 * max(1.0, abs(start)))
+            early = sorted([*([self.initial] if self.initial is not None else []), *self.losses])
+            self._start = early[len(early) // 2]  # the starting level: a median, not one sample
+        spread = max(self._start - self._best, 5 * self._noise, 1e-12 * max(1.0, abs(self._start)))
         if (
             self.stop
             and len(self.losses) >= self._warm
