@@ -12,6 +12,7 @@ from lrlab.cli.find import find
 from lrlab.cli.findings import findings_command
 from lrlab.cli.report import report_command
 from lrlab.cli.schedule import app as schedule_app
+from lrlab.cli.search import search_command
 from lrlab.cli.study import app as study_app
 from lrlab.cli.study import demo
 
@@ -28,6 +29,7 @@ app.command("demo")(demo)
 app.command("find")(find)
 app.command("report")(report_command)
 app.command("findings")(findings_command)
+app.command("search")(search_command)
 
 
 def _version(value: bool) -> None:

@@ -363,6 +363,60 @@ class AnalysisConfig(_Strict):
     early_epoch: Annotated[int, Field(ge=1)] | None = None
 
 
+class SearchRange(_Strict):
+    """One searched parameter: a range (``low``, ``high``, ``log``) or ``choices``."""
+
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: list[float] | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> SearchRange:
+        if self.choices is not None:
+            if not self.choices or self.low is not None or self.high is not None:
+                raise ValueError("give either choices = [...] or low/high, not both")
+        elif self.low is None or self.high is None or not self.high > self.low:
+            raise ValueError(f"low={self.low} and high={self.high}: expected low < high")
+        elif self.log and self.low <= 0:
+            raise ValueError(f"log = true needs low > 0, got low={self.low}")
+        return self
+
+
+SEARCHABLE = (
+    "max_lr",
+    "base_lr_ratio",
+    "momentum",
+    "momentum_low",
+    "momentum_high",
+    "weight_decay",
+    "batch_size",
+    "llr_first",
+    "llr_last",
+)
+
+
+class SearchConfig(_Strict):
+    """What ``lrlab search`` explores: ranges over one arm's settings (Optuna TPE + Hyperband)."""
+
+    arm: str
+    space: dict[str, SearchRange]
+    seed: int = 0
+    min_epochs: Annotated[int, Field(ge=1)] = 1
+    reduction_factor: Annotated[int, Field(ge=2)] = 3
+
+    @field_validator("space")
+    @classmethod
+    def _space(cls, v: dict[str, SearchRange]) -> dict[str, SearchRange]:
+        bad = sorted(set(v) - set(SEARCHABLE))
+        if bad or not v:
+            raise ValueError(
+                f"unknown parameter(s) {', '.join(bad) or '(none given)'}; "
+                f"searchable: {', '.join(SEARCHABLE)}"
+            )
+        return v
+
+
 class StudyConfig(_Strict):
     """A whole study: the question, the task, the arms, the seeds."""
 
@@ -376,6 +430,7 @@ class StudyConfig(_Strict):
     baseline: str | None = None
     targets: dict[str, float] = Field(default_factory=dict)
     analysis: AnalysisConfig = AnalysisConfig()
+    search: SearchConfig | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> StudyConfig:
@@ -385,6 +440,10 @@ class StudyConfig(_Strict):
             raise ValueError(f"arm names must be unique; repeated: {', '.join(dup)}")
         if self.baseline is not None and self.baseline not in names:
             raise ValueError(f"baseline={self.baseline!r} is not an arm; arms: {', '.join(names)}")
+        if self.search is not None and self.search.arm not in names:
+            raise ValueError(
+                f"search.arm={self.search.arm!r} is not an arm; arms: {', '.join(names)}"
+            )
         refs = self.analysis.reference
         for ref in [*(self.analysis.arms or []), *(refs if isinstance(refs, list) else [refs])]:
             if ref is not None and ref not in names:
