@@ -45,7 +45,7 @@ from lrlab.study.optimizers import make_optimizer  # noqa: E402
 TASKS: dict[str, dict[str, Any]] = {
     "mnist1d-cnn1d": {"data": "mnist1d", "model": "cnn1d", "batch_size": 100, "epochs": 30},
     "mnist1d-mlp": {"data": "mnist1d", "model": "mlp", "batch_size": 100, "epochs": 30},
-    "fmnist-cnn": {"data": "fashion-mnist", "model": "cnn", "batch_size": 128, "epochs": 2},
+    "fmnist-cnn": {"data": "fashion-mnist", "model": "cnn", "batch_size": 128, "epochs": 1},
     "digits-mlp": {"data": "digits", "model": "mlp", "batch_size": 64, "epochs": 30},
 }
 OPTIMIZERS: dict[str, dict[str, Any]] = {

@@ -174,3 +174,26 @@ def test_expand_gives_one_trial_per_arm_and_seed_with_stable_hashes() -> None:
     assert specs[0].config_hash != specs[1].config_hash
     assert "/" not in specs[2].checkpoint_dir.split("/ck/")[1]
     assert expand(study, "/ck")[0].config_hash == specs[0].config_hash
+
+
+def test_trial_identity_ignores_settings_left_at_their_defaults() -> None:
+    plain = parse_study(BASE)
+    spelled = parse_study(
+        {
+            **BASE,
+            "arms": [
+                {
+                    "name": "a",
+                    "lr": "constant(level=0.1)",
+                    "snapshots": False,
+                    "torch_scheduler": None,
+                }
+            ],
+            "task": {**BASE["task"], "holdout": 0.0, "amp": False},
+        }
+    )
+    assert [s.config_hash for s in expand(plain, "/c")] == [
+        s.config_hash for s in expand(spelled, "/c")
+    ]
+    changed = parse_study({**BASE, "task": {**BASE["task"], "holdout": 0.1}})
+    assert expand(changed, "/c")[0].config_hash != expand(plain, "/c")[0].config_hash

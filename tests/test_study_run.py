@@ -170,3 +170,27 @@ def test_divergence_ends_the_trial_not_the_study_and_failures_are_recorded(tmp_p
     assert (
         trials["broken@seed0"].status == "failed" and "momentum=0" in trials["broken@seed0"].error
     )
+
+
+def test_pytorch_onecycle_arm_equals_lrlab_one_cycle_torch(tmp_path: Path) -> None:
+    data = {
+        "name": "t",
+        "seeds": [0],
+        "task": {"data": "digits", "model": "mlp", "batch_size": 64, "epochs": 3},
+        "arms": [
+            {"name": "torch", "lr": "one_cycle_torch(max_lr=0.1)", "torch_scheduler": "OneCycleLR"},
+            {"name": "lrlab", "lr": "one_cycle_torch(max_lr=0.1)", "momentum": "cyclical"},
+        ],
+    }
+    run_study(parse_study(data), tmp_path / "s")
+    store = StudyStore(tmp_path / "s" / "study.db")
+    a, b = store.trials()
+    for name in ("lr", "momentum", "val_top1", "val_loss", "train_loss"):
+        assert store.series(a.id, name) == store.series(b.id, name), name
+    with pytest.raises(ValueError, match="needs lr kind one_cycle_torch"):
+        bad = {
+            **data,
+            "arms": [{"name": "x", "lr": "one_cycle(max_lr=0.1)", "torch_scheduler": "OneCycleLR"}],
+        }
+        summary = run_study(parse_study(bad), tmp_path / "bad")
+        raise ValueError(summary.failed[0])

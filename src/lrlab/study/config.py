@@ -285,6 +285,7 @@ class ArmConfig(_Strict):
     epochs: Annotated[int, Field(ge=1)] | None = None
     batch_size: Annotated[int, Field(ge=1)] | None = None
     snapshots: bool = False
+    torch_scheduler: Literal["OneCycleLR"] | None = None
 
     @field_validator("lr")
     @classmethod

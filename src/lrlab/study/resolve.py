@@ -86,6 +86,28 @@ def trial_config(study: StudyConfig, arm_name: str, seed: int) -> dict[str, Any]
     }
 
 
+def trial_hash(cfg: dict[str, Any]) -> str:
+    """The identity of a trial: a hash of the settings that differ from their defaults.
+
+    Hashing only non-default settings keeps a study resumable when a later lrlab adds a
+    setting with a default: trials that do not use it keep their identity.
+    """
+    from lrlab.study.config import ArmConfig, OptimizerConfig, TaskConfig
+
+    minimal = {
+        "task": TaskConfig.model_validate(cfg["task"]).model_dump(
+            mode="json", exclude_defaults=True
+        ),
+        "optimizer": OptimizerConfig.model_validate(cfg["optimizer"]).model_dump(
+            mode="json", exclude_defaults=True
+        ),
+        "arm": ArmConfig.model_validate(cfg["arm"]).model_dump(mode="json", exclude_defaults=True),
+        "seed": cfg["seed"],
+        "targets": cfg.get("targets") or {},
+    }
+    return config_hash(minimal)
+
+
 def expand(study: StudyConfig, checkpoint_root: str) -> list[TrialSpec]:
     """Arms x seeds, in arm-major order, each with its checkpoint directory."""
     out = []
@@ -101,8 +123,8 @@ def expand(study: StudyConfig, checkpoint_root: str) -> list[TrialSpec]:
                     arm.name,
                     seed,
                     cfg,
-                    config_hash(cfg),
-                    f"{checkpoint_root}/{safe}-{config_hash(cfg)[:8]}",
+                    trial_hash(cfg),
+                    f"{checkpoint_root}/{safe}-{trial_hash(cfg)[:8]}",
                 )
             )
     return out

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from lrlab.study.config import StudyConfig, parse_study
-from lrlab.study.resolve import BOUND_FIELDS, TrialSpec, config_hash, spec_to_dict, trial_config
+from lrlab.study.resolve import BOUND_FIELDS, TrialSpec, spec_to_dict, trial_config, trial_hash
 
 _EARLY_STOP = "search trial pruned"
 
@@ -118,7 +118,7 @@ def _objective(study: StudyConfig, directory: Path) -> Any:
     def objective(trial: optuna.Trial) -> float:
         params = {name: _suggest(trial, name, r) for name, r in search.space.items()}
         cfg = apply_params(trial_config(study, search.arm, search.seed), params)
-        digest = config_hash(cfg)
+        digest = trial_hash(cfg)
         spec = TrialSpec(
             f"search-{digest[:8]}",
             study.name,

@@ -160,8 +160,17 @@ def run_trial(spec: TrialSpec, progress: Progress | None = None) -> dict[str, An
             group_spec = combine(
                 group_spec or [{} for _ in scales], [{"lr_scale": s} for s in scales]
             )
+    torch_sched = None
+    applied = (math.nan, math.nan)
+    if arm.get("torch_scheduler") == "OneCycleLR":
+        # PyTorch's own scheduler, for comparisons with it: lrlab only counts the updates
+        torch_sched = _torch_one_cycle(optimizer, lr, total)
+        lr_driven: Schedule | None = None
+        momentum = None
+    else:
+        lr_driven = lr
     driver = HyperparamScheduler(
-        optimizer, lr=lr, momentum=momentum, weight_decay=wd, groups=group_spec
+        optimizer, lr=lr_driven, momentum=momentum, weight_decay=wd, groups=group_spec
     )
     per_group = bool(arm["layerwise"] or arm["lars"] or arm["freeze"])
     inst_rows: dict[int, dict[str, Any]] = {}
@@ -213,12 +222,14 @@ def run_trial(spec: TrialSpec, progress: Progress | None = None) -> dict[str, An
         }
         row.update(evaluate(model, val_x, val_y, task["eval_batches"]))
         last = max(0, driver.step_count - 1)
-        row["lr"] = lr(last)
         g0 = optimizer.param_groups[0]
+        row["lr"] = lr(last) if torch_sched is None else applied[0]
         row["momentum"] = (
             momentum(last)
             if momentum is not None
-            else float(g0["betas"][0] if "betas" in g0 else g0.get("momentum", math.nan))
+            else applied[1]
+            if torch_sched is not None
+            else _momentum_of(g0)
         )
         if per_group:
             for g, values in zip(optimizer.param_groups, driver.values(last)):
@@ -241,6 +252,11 @@ def run_trial(spec: TrialSpec, progress: Progress | None = None) -> dict[str, An
             if not math.isfinite(value):
                 diverged_at = driver.step_count
                 break
+            if torch_sched is not None:  # what PyTorch's scheduler set for this update
+                applied = (
+                    float(optimizer.param_groups[0]["lr"]),
+                    _momentum_of(optimizer.param_groups[0]),
+                )
             if scaler is not None:
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
@@ -248,6 +264,8 @@ def run_trial(spec: TrialSpec, progress: Progress | None = None) -> dict[str, An
             else:
                 loss.backward()
                 optimizer.step()
+            if torch_sched is not None and driver.step_count < total:
+                torch_sched.step()
             optimizer.zero_grad(set_to_none=True)
             loss_sum, loss_n = loss_sum + value, loss_n + 1
             if driver.step_count in snap_at:
@@ -320,6 +338,31 @@ def run_trial(spec: TrialSpec, progress: Progress | None = None) -> dict[str, An
         "history": history,
         "range_test": rt_json,
     }
+
+
+def _momentum_of(group: dict[str, Any]) -> float:
+    return float(group["betas"][0] if "betas" in group else group.get("momentum", math.nan))
+
+
+def _torch_one_cycle(optimizer: torch.optim.Optimizer, lr: Schedule, total: int) -> Any:
+    """torch.optim.lr_scheduler.OneCycleLR with the parameters of a one_cycle_torch schedule."""
+    from torch.optim.lr_scheduler import OneCycleLR
+
+    d = lr.to_dict()
+    if d["kind"] != "one_cycle_torch":
+        raise ValueError(
+            f"torch_scheduler = 'OneCycleLR' needs lr kind one_cycle_torch, got {d['kind']}"
+        )
+    return OneCycleLR(
+        optimizer,
+        max_lr=d["max_lr"],
+        total_steps=total,
+        pct_start=d["pct_start"],
+        anneal_strategy=d["anneal"],
+        div_factor=d["div_factor"],
+        final_div_factor=d["final_div_factor"],
+        three_phase=d["three_phase"],
+    )
 
 
 @torch.no_grad()

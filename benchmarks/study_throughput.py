@@ -1,0 +1,131 @@
+"""Trials per minute of one fixed small study: local executor at 1 and 2 workers, and Ray.
+
+The same study (8 short trials, one torch thread each) runs back to back with the local
+executor at 1 worker, at 2 workers, and with the Ray executor on a two-node cluster
+started on this machine (one CPU per node, like the 2-worker local run). Each run starts
+from an empty study directory; the time counted is the whole ``run_study`` call (process
+start-up, data loading and store writes included). Printed: trials per minute, the
+2-worker speed-up, and Ray's overhead against local at the same worker count.
+Targets: 2 local workers >= 1.7x one worker on 2 cores; Ray within 15% of local.
+
+    python benchmarks/study_throughput.py [--trials 8] [--epochs 6] [--no-ray]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from lrlab.study import LocalExecutor, parse_study, run_study
+
+
+def study(trials: int, epochs: int) -> dict:
+    return {
+        "name": "throughput",
+        "seeds": list(range(trials // 2)),
+        "task": {
+            "data": "digits",
+            "model": "mlp",
+            "batch_size": 16,
+            "epochs": epochs,
+            "threads": 1,
+        },
+        "optimizer": {"name": "sgd", "momentum": 0.9, "weight_decay": 1e-4},
+        "arms": [
+            {"name": "1cycle", "lr": "one_cycle(max_lr=0.1)", "momentum": "cyclical"},
+            {"name": "constant", "lr": "constant(level=0.05)"},
+        ],
+    }
+
+
+def timed(executor: object, cfg: dict, root: Path) -> float:
+    directory = root / f"run-{time.perf_counter_ns()}"
+    start = time.perf_counter()
+    summary = run_study(parse_study(cfg), directory, executor=executor)  # type: ignore[arg-type]
+    seconds = time.perf_counter() - start
+    assert summary.ran == len(cfg["seeds"]) * len(cfg["arms"]) and not summary.failed
+    shutil.rmtree(directory)
+    return seconds
+
+
+def ray_cluster() -> tuple[str, Path]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    temp = Path(tempfile.mkdtemp(prefix="lrlab-ray-", dir="/tmp"))
+    ray = str(Path(sys.executable).parent / "ray")
+    common = ["--num-cpus=1", "--disable-usage-stats", f"--temp-dir={temp}"]
+    subprocess.run(
+        [
+            ray,
+            "start",
+            "--head",
+            "--node-ip-address=127.0.0.1",
+            f"--port={port}",
+            "--include-dashboard=false",
+            *common,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [ray, "start", f"--address=127.0.0.1:{port}", "--node-ip-address=127.0.0.1", *common],
+        check=True,
+        capture_output=True,
+    )
+    return f"127.0.0.1:{port}", temp
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--no-ray", action="store_true")
+    args = parser.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    cfg = study(args.trials, args.epochs)
+    n = len(cfg["seeds"]) * len(cfg["arms"])
+    root = Path(tempfile.mkdtemp(prefix="lrlab-throughput-"))
+    results: dict[str, float] = {}
+    timed(LocalExecutor(1), {**cfg, "seeds": [0]}, root)  # warm the data caches once
+    results["local, 1 worker"] = timed(LocalExecutor(1), cfg, root)
+    results["local, 2 workers"] = timed(LocalExecutor(2), cfg, root)
+    if not args.no_ray:
+        from lrlab.study.ray_executor import RayExecutor
+
+        address, temp = ray_cluster()
+        try:
+            import ray
+
+            ray.init(address=address, log_to_driver=False)
+            timed(RayExecutor(address), {**cfg, "seeds": [0]}, root)  # workers start once
+            results["ray, 2 nodes x 1 CPU"] = timed(RayExecutor(address), cfg, root)
+        finally:
+            import ray
+
+            ray.shutdown()
+            subprocess.run(
+                [str(Path(sys.executable).parent / "ray"), "stop", "--force"], capture_output=True
+            )
+            shutil.rmtree(temp, ignore_errors=True)
+    shutil.rmtree(root, ignore_errors=True)
+    print(f"{n} trials of {args.epochs} epochs (digits MLP, batch 16, 1 thread each)")
+    for name, secs in results.items():
+        print(f"  {name:<22} {secs:7.1f} s   {60 * n / secs:6.1f} trials/min")
+    one, two = results["local, 1 worker"], results["local, 2 workers"]
+    print(f"  2 local workers vs 1: {one / two:.2f}x (target >= 1.7)")
+    if "ray, 2 nodes x 1 CPU" in results:
+        ray_s = results["ray, 2 nodes x 1 CPU"]
+        overhead = 100 * (ray_s / two - 1)
+        print(f"  Ray vs local at 2 workers: {overhead:+.1f}% time (target within 15%)")
+
+
+if __name__ == "__main__":
+    main()
