@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-from lrlab.rangetest import RangeTestResult, ladder, momentum_test, range_test, weight_decay_test
+from lrlab.rangetest import (
+    RangeTestResult,
+    confirm,
+    ladder,
+    momentum_test,
+    range_test,
+    weight_decay_test,
+)
 from lrlab.rangetest import rules as R
 
 
@@ -446,3 +453,30 @@ def test_momentum_and_weight_decay_tests_pick_by_validation_loss(tmp_path: Path)
             max_lr=0.1,
             loss_fn=torch.nn.functional.cross_entropy,
         )
+
+
+def test_confirm_step_keeps_the_lowest_validation_loss_and_restores_state() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(512, 10)
+    y = (x @ torch.randn(10, 3)).argmax(1)
+    data = [(x[i : i + 64], y[i : i + 64]) for i in range(0, 384, 64)]
+    val = [(x[384:], y[384:])]
+    model = torch.nn.Sequential(torch.nn.Linear(10, 32), torch.nn.ReLU(), torch.nn.Linear(32, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    r = confirm(
+        model,
+        opt,
+        data,
+        [1e-4, 0.1, 1e4],
+        loss_fn=torch.nn.functional.cross_entropy,
+        val_data=val,
+        updates_each=30,
+    )
+    assert r.updates == 90 and r.val_losses[2] == math.inf  # 1e4 diverges
+    assert r.val_losses[1] < r.val_losses[0]  # 1e-4 barely moves in 30 updates
+    assert r.best == 0.1
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+    assert opt.param_groups[0]["lr"] == 0.05 and opt.param_groups[0]["momentum"] == 0.9
+    with pytest.raises(ValueError, match="candidates"):
+        confirm(model, opt, data, [], loss_fn=torch.nn.functional.cross_entropy, val_data=val)

@@ -34,6 +34,10 @@ def find(
     weight_decay: bool = typer.Option(
         False, "--weight-decay", help="Also run the weight-decay test."
     ),
+    confirm: int = typer.Option(
+        0, help="Confirm step: short 1cycle runs at 2-4 candidates around the suggestion."
+    ),
+    confirm_updates: int = typer.Option(30, help="Updates of each confirm run."),
     out: Path | None = typer.Option(
         None, help="Output directory (default lrlab-find/<data>-<model>)."
     ),
@@ -71,6 +75,8 @@ def find(
             seed=seed,
             test_momentum=momentum,
             test_weight_decay=weight_decay,
+            confirm_candidates=confirm,
+            confirm_updates=confirm_updates,
             progress=lambda i, n, lr, loss: bar.update(task, completed=i, lr=lr, loss=loss),
         )
     rt = result.range_test
@@ -98,6 +104,12 @@ def find(
         b = rt.bounds(schedule, iters_per_epoch=result.iters_per_epoch)
         step = f", step_size={b.step_size}" if b.step_size else ""
         console.print(f"  {schedule:<9} base_lr={b.base_lr:.4g} max_lr={b.max_lr:.4g}{step}")
+    if result.confirmed is not None:
+        c = result.confirmed
+        rows = ", ".join(f"{lr:.3g}: {v:.4f}" for lr, v in zip(c.candidates, c.val_losses))
+        console.print(
+            f"  confirm ({c.updates} updates; validation loss): {rows} -> max_lr {c.best:.4g}"
+        )
     folder = out or Path("lrlab-find") / f"{data}-{model}"
     folder.mkdir(parents=True, exist_ok=True)
     rt.plot(folder / "range_test.png")

@@ -5,6 +5,7 @@
 True
 """
 
+from lrlab.rangetest.confirm import ConfirmResult, confirm
 from lrlab.rangetest.hyper import HyperTestResult, hyper_test, momentum_test, weight_decay_test
 from lrlab.rangetest.result import RULES, SCHEDULES, Bounds, RangeTestResult, Suggestion
 from lrlab.rangetest.sweep import ladder, range_test
@@ -13,9 +14,11 @@ __all__ = [
     "RULES",
     "SCHEDULES",
     "Bounds",
+    "ConfirmResult",
     "HyperTestResult",
     "RangeTestResult",
     "Suggestion",
+    "confirm",
     "hyper_test",
     "ladder",
     "momentum_test",

@@ -16,8 +16,10 @@ from lrlab.data import DATASETS, batches, load_dataset, num_batches
 from lrlab.models import MODELS, build_model
 from lrlab.optim import param_groups
 from lrlab.rangetest import (
+    ConfirmResult,
     HyperTestResult,
     RangeTestResult,
+    confirm,
     momentum_test,
     range_test,
     weight_decay_test,
@@ -56,6 +58,7 @@ class FindResult:
     iters_per_epoch: int
     momentum: HyperTestResult | None = None
     weight_decay: HyperTestResult | None = None
+    confirmed: ConfirmResult | None = None
 
 
 def find_on_task(
@@ -76,6 +79,8 @@ def find_on_task(
     threads: int | None = None,
     test_momentum: bool = False,
     test_weight_decay: bool = False,
+    confirm_candidates: int = 0,
+    confirm_updates: int = 30,
     progress: Progress | None = None,
 ) -> FindResult:
     """Run the range test (and optionally Smith's momentum and weight-decay tests) on a task."""
@@ -122,6 +127,24 @@ def find_on_task(
         progress=progress,
     )
     out = FindResult(result, num_batches(len(x), bs))
+    if confirm_candidates:
+        if confirm_candidates not in (2, 3, 4):
+            raise ValueError(
+                f"--confirm={confirm_candidates} is invalid; expected 2, 3 or 4 candidates"
+            )
+        lr = result.suggest().lr
+        factors = {2: (0.5, 1.0), 3: (0.5, 1.0, 2.0), 4: (0.5, 1.0, 1.5, 2.0)}[confirm_candidates]
+        train = list(batches(x, y, bs, seed=seed, epoch=0))
+        val = [(ds.x_test[:1000], ds.y_test[:1000])]
+        out.confirmed = confirm(
+            net,
+            opt,
+            train,
+            [lr * f for f in factors],
+            loss_fn=F.cross_entropy,
+            val_data=val,
+            updates_each=confirm_updates,
+        )
     if test_momentum or test_weight_decay:
         train = list(batches(x, y, bs, seed=seed, epoch=0))
         n = min(2000, len(ds.x_test))

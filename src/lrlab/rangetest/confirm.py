@@ -1,0 +1,118 @@
+"""The confirm step: short 1cycle runs at a few candidate LRs, picked by validation loss.
+
+A range test reads one sweep; the confirm step spends a stated budget to check its
+reading: from the same starting state, it trains ``updates_each`` updates of a compressed
+1cycle (with cyclical momentum when the optimizer has momentum) at each candidate maximum
+LR, evaluates the validation loss, and keeps the lowest. Model, optimizer and RNG are
+restored after every candidate and at the end, as in the sweep.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from lrlab.optim import HyperparamScheduler
+from lrlab.rangetest.snapshot import TrainingSnapshot
+from lrlab.rangetest.sweep import _cache, _cached_evaluator, _epochs, _eval, _SupervisedStep
+from lrlab.schedules import cyclical_momentum, one_cycle
+
+
+@dataclass(frozen=True)
+class ConfirmResult:
+    """Validation loss after a short run at each candidate; ``best`` has the lowest."""
+
+    candidates: tuple[float, ...]
+    val_losses: tuple[float, ...]
+    updates: int
+
+    @property
+    def best(self) -> float:
+        finite = [(v, c) for v, c in zip(self.val_losses, self.candidates) if math.isfinite(v)]
+        if not finite:
+            raise ValueError("every candidate diverged in the confirm runs; lower the LR range")
+        return min(finite)[1]
+
+
+def confirm(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data: Iterable[Any],
+    candidates: Sequence[float],
+    *,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    val_data: Iterable[Any],
+    updates_each: int = 30,
+    val_batches: int = 4,
+    device: torch.device | str | None = None,
+) -> ConfirmResult:
+    """Train a short 1cycle at each candidate max LR and keep the lowest validation loss.
+
+    The budget is ``len(candidates) * updates_each`` optimizer updates.
+
+    Example:
+        >>> import torch
+        >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+        <torch._C.Generator object at ...>
+        >>> x, y = torch.randn(256, 10), torch.randint(0, 3, (256,))
+        >>> model = torch.nn.Linear(10, 3)
+        >>> opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        >>> data = [(x[i : i + 32], y[i : i + 32]) for i in range(0, 256, 32)]
+        >>> loss = torch.nn.functional.cross_entropy
+        >>> r = confirm(model, opt, data, [0.01, 0.1, 10.0], loss_fn=loss, val_data=data[:2],
+        ...             updates_each=20)
+        >>> r.updates, r.best in (0.01, 0.1)
+        (60, True)
+    """
+    if not candidates or any(not (isinstance(c, (int, float)) and c > 0) for c in candidates):
+        raise ValueError(
+            f"candidates={list(candidates)!r} is invalid; expected positive learning rates"
+        )
+    if isinstance(updates_each, bool) or not isinstance(updates_each, int) or updates_each < 3:
+        raise ValueError(f"updates_each={updates_each!r} is invalid; expected an integer >= 3")
+    first = next(model.parameters(), None)
+    dev = (
+        torch.device(device)
+        if device is not None
+        else (first.device if first is not None else torch.device("cpu"))
+    )
+    step = _SupervisedStep(model, loss_fn, dev)
+    evaluate = _cached_evaluator(model, loss_fn, _cache(val_data, val_batches, dev))
+    has_momentum = all(
+        ("momentum" in g and g["momentum"]) or "betas" in g for g in optimizer.param_groups
+    )
+    snapshot = TrainingSnapshot.take(model, optimizer)
+    losses: list[float] = []
+    try:
+        for lr_max in candidates:
+            snapshot.restore(model, optimizer)
+            lr = one_cycle(max_lr=float(lr_max), total=updates_each)
+            driver = HyperparamScheduler(
+                optimizer, lr=lr, momentum=cyclical_momentum(lr) if has_momentum else None
+            )
+            model.train()
+            batches = _epochs(data)
+            diverged = False
+            try:
+                for _ in range(updates_each):
+                    loss = step(next(batches))
+                    if not math.isfinite(float(loss.detach())):
+                        diverged = True
+                        break
+                    loss.backward()
+                    optimizer.step()
+                    optimizer.zero_grad(set_to_none=True)
+            finally:
+                driver.remove()
+            value = math.inf if diverged else float(_eval(model, evaluate)["loss"])
+            losses.append(value if math.isfinite(value) else math.inf)
+    finally:
+        snapshot.restore(model, optimizer)
+    return ConfirmResult(
+        tuple(float(c) for c in candidates), tuple(losses), len(candidates) * updates_each
+    )
