@@ -108,6 +108,30 @@ def test_after_end_policies() -> None:
         e(5)
 
 
+def test_wrappers_run_on_their_childs_clock() -> None:
+    # scale, clip and mirror follow the wrapped schedule's past-the-end policy
+    cyc = S.cosine(init=1.0, end=0.0, total=3, after_end="cycle")
+    assert [(cyc * 0.5)(t) for t in range(6)] == [0.5, 0.25, 0.0, 0.5, 0.25, 0.0]
+    assert S.clip(cyc, high=0.6)(3) == 0.6
+    tri = S.triangular(0.1, 0.5, step_size=2, cycles=1, after_end="cycle")
+    m = S.cyclical_momentum(tri)
+    assert [round(m(t), 6) for t in range(6)] == [0.95, 0.9, 0.85, 0.9, 0.95, 0.9]
+    err = S.cosine(init=1.0, total=3, after_end="error") * 0.5
+    with pytest.raises(ValueError, match="past the end"):
+        err(10)
+    with pytest.raises(ValueError, match="follows the wrapped schedule's after_end"):
+        S.scale(cyc, factor=2.0, after_end="hold")
+    assert S.Schedule.from_dict((cyc * 0.5).to_dict()) == cyc * 0.5
+
+
+def test_mirror_refuses_a_join_with_a_part_that_cannot_be_mirrored() -> None:
+    ok = S.join((S.linear(init=0.0, end=1.0, total=3), S.cosine(init=1.0, total=3)))
+    S.mirror(ok, low=0.85, high=0.95)
+    bad = S.join((S.linear(init=0.0, end=1.0, total=3), S.constant(level=1.0, total=3)))
+    with pytest.raises(ValueError, match=r"cannot be mirrored .*constant has no low/high anchors"):
+        S.mirror(bad, low=0.85, high=0.95)
+
+
 def test_steps_must_be_non_negative_integers() -> None:
     s = S.constant(level=0.1)
     with pytest.raises(ValueError, match="step=-1"):
@@ -175,6 +199,11 @@ def test_steps_must_be_non_negative_integers() -> None:
             r"warmup phase rounds to 0",
         ),
         (lambda: S.linear(init=-1.0, end=0.0, total=5), r"init=-1.0 .*>= 0"),
+        (lambda: S.triangular(0.1, 1.0, step_size=True), r"step_size=True .*integer"),
+        (
+            lambda: S.warmup_stable_decay(peak=1, total=7, fractions=(0.5, 0.0, 0.5)),
+            r"round to 8 > total=7",
+        ),
         (lambda: S.constant(level=0.1, after_end="wrap"), r"after_end='wrap' .*hold, error, cycle"),
         (lambda: S.join(()), r"parts=\(\)"),
         (lambda: S.join((S.constant(level=1.0), S.constant(level=2.0))), r"part 1 runs forever"),
@@ -212,7 +241,7 @@ ALL_EXAMPLES = [
     S.clip(S.exponential(init=1e-3, gamma=1.1, total=100), high=0.5),
     S.cyclical_momentum(S.one_cycle(max_lr=1.0, total=100)),
     S.one_cycle(max_lr=1.0, total=100) * S.constant(level=0.5),
-    S.scale(S.sgdr(max_lr=0.1, t_0=5), factor=0.5, after_end="error"),
+    S.scale(S.sgdr(max_lr=0.1, t_0=5, cycles=3, after_end="error"), factor=0.5),
 ]
 
 
@@ -245,6 +274,8 @@ def test_parse_short_form_and_errors() -> None:
         ("one_cycle(max_lr=1, total=", r"not a call"),
         ("one_cycle(max_lr=__import__('os'), total=10)", r"unknown schedule '__import__'"),
         ("one_cycle(max_lr=x, total=10)", r"'x' is not a literal"),
+        ("constant(level={[1]})", r"'\{\[1\]\}' is not a literal"),
+        ("constant(level={1: 2})", r"is not a number, string or list"),
         ('{"kind": "cosine", ', r"not valid JSON"),
         ("", r"empty schedule spec"),
         ("0.1", r"expected a call"),
@@ -262,6 +293,8 @@ def test_describe_and_sample() -> None:
     assert steps == [0, 2, 4, 5, 7] and values[1] == 0.5  # round(i * 7 / 4)
     with pytest.raises(ValueError, match="horizon"):
         S.constant(level=1.0).sample()
+    with pytest.raises(ValueError, match="n=1 is invalid"):
+        s.sample(1)
     assert S.constant(level=1.0).sample(3, horizon=100) == ([0, 50, 99], [1.0, 1.0, 1.0])
 
 
@@ -399,15 +432,20 @@ def test_hold_repeats_last_value_and_cycle_is_periodic(s: S.Schedule) -> None:
 
 @settings(max_examples=100, deadline=None)
 @given(
-    s=st.sampled_from(
-        [
-            x
-            for x in ALL_EXAMPLES
-            if x.kind in {"triangular", "one_cycle", "one_cycle_torch", "sgdr"}
-        ]
-    ),
-    t=st.integers(0, 10**6),
+    base=st.floats(1e-4, 0.5),
+    ratio=st.floats(1.5, 100.0),
+    step_size=st.integers(1, 300),
+    t=st.integers(0, 10**5),
 )
-def test_cyclical_momentum_stays_within_bounds(s: S.Schedule, t: int) -> None:
-    m = S.cyclical_momentum(s)
-    assert 0.85 - 1e-12 <= m(t) <= 0.95 + 1e-12
+def test_cyclical_momentum_is_the_affine_mirror_of_the_lr(
+    base: float, ratio: float, step_size: int, t: int
+) -> None:
+    # For CLR, momentum = 0.95 - 0.1 * (lr - base) / (max - base): 0.85 exactly at the peaks,
+    # 0.95 at the troughs, and linear in the LR in between.
+    lr = S.triangular(base, base * ratio, step_size)
+    m = S.cyclical_momentum(lr)
+    expected = 0.95 - 0.1 * (lr(t) - base) / (base * ratio - base)
+    assert m(t) == pytest.approx(expected, abs=1e-9)
+    assert m(step_size) == pytest.approx(0.85, abs=1e-12) and m(2 * step_size) == pytest.approx(
+        0.95, abs=1e-12
+    )

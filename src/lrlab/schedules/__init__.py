@@ -73,7 +73,7 @@ from lrlab.schedules._one_cycle import (
     one_cycle_fastai,
     one_cycle_torch,
 )
-from lrlab.schedules._spec import parse
+from lrlab.schedules._spec import parse, spec_to_dict
 from lrlab.schedules._warmup import Warmup, WarmupStableDecay, warmup, warmup_stable_decay
 
 __all__ = [
@@ -127,6 +127,7 @@ __all__ = [
     "schedule_class",
     "sgdr",
     "shift",
+    "spec_to_dict",
     "step",
     "triangular",
     "triangular2",

@@ -75,9 +75,9 @@ class Schedule:
             _REGISTRY[kind] = cls
 
     def __post_init__(self) -> None:
+        self._validate()  # first: wrappers take their after_end from the wrapped schedule
         if self.after_end not in AFTER_END:
             self._fail("after_end", self.after_end, f"expected one of {', '.join(AFTER_END)}")
-        self._validate()
         n = self._length()
         if n is not None and n < 1:
             self._fail("length", n, "expected at least 1 update")
@@ -103,6 +103,12 @@ class Schedule:
             TypeError: if the schedule has no natural low and high (a constant, a product).
         """
         raise TypeError(f"{self.kind} has no low/high anchors, so it cannot be mirrored")
+
+    def check_mirrorable(self) -> None:
+        """Raise TypeError if `height` (and so `mirror`) is not defined at every step."""
+        low, high = self.anchors()
+        if not high > low:
+            raise TypeError(f"{self.kind} does not vary (low == high), so it cannot be mirrored")
 
     def _height(self, t: int) -> float:
         low, high = self.anchors()
@@ -135,6 +141,10 @@ class Schedule:
         n = self._len
         if step.__class__ is int and step >= 0 and (n is None or step < n):
             return step  # the common case, kept cheap for the per-update path
+        if isinstance(step, bool):
+            raise TypeError(
+                f"{self.kind}: step must be an integer count of optimizer updates, got {step!r}"
+            )
         try:
             t = operator.index(step)
         except TypeError:
@@ -165,8 +175,10 @@ class Schedule:
         >>> linear(init=1.0, end=0.0, total=5).sample(3)
         ([0, 2, 4], [1.0, 0.5, 0.0])
         """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+            raise ValueError(f"n={n!r} is invalid; expected an integer >= 2 (points to sample)")
         span = self._span(horizon)
-        if n < 2 or n >= span:
+        if n >= span:
             steps = list(range(span))
         else:
             steps = sorted({round(i * (span - 1) / (n - 1)) for i in range(n)})
@@ -300,7 +312,9 @@ class Schedule:
         v = getattr(self, name)
         if v is None and optional:
             return None
-        if isinstance(v, bool) or not isinstance(v, int):
+        if isinstance(v, bool):
+            self._fail(name, v, f"expected an integer >= {low}")
+        if not isinstance(v, int):
             try:
                 v = operator.index(v)
             except TypeError:

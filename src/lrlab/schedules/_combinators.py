@@ -8,7 +8,7 @@ the failure class of PyTorch's ``SequentialLR``/``ChainedScheduler`` cannot occu
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lrlab.schedules._base import Schedule
 
@@ -81,6 +81,10 @@ class Join(Schedule):
         part, local = self._part(t)
         return part.height(local)
 
+    def check_mirrorable(self) -> None:
+        for part in self.parts:
+            part.check_mirrorable()
+
     def _phase_bounds(self, horizon: int | None) -> list[tuple[str, int, int | None]]:
         bounds = (0, *self.__dict__["_bounds"])
         rows: list[tuple[str, int, int | None]] = []
@@ -126,6 +130,28 @@ class Repeat(Schedule):
     def _height(self, t: int) -> float:
         return self.schedule.height(t % self.schedule.length)  # type: ignore[operator]
 
+    def check_mirrorable(self) -> None:
+        self.schedule.check_mirrorable()
+
+
+INHERIT = "inherit"
+
+
+def _same_clock(s: Schedule, child: Schedule) -> None:
+    """A wrapper with its child's length also takes the child's past-the-end policy.
+
+    Its steps are then resolved exactly as the child would resolve them, so calling the
+    child's ``_value`` with them is correct (and one resolution per call cheaper).
+    """
+    if s.after_end == INHERIT:
+        s._set("after_end", child.after_end)
+    elif s.after_end != child.after_end:
+        s._fail(
+            "after_end",
+            s.after_end,
+            f"a {s.kind} follows the wrapped schedule's after_end ({child.after_end!r})",
+        )
+
 
 @dataclass(frozen=True)
 class Scale(Schedule):
@@ -139,9 +165,10 @@ class Scale(Schedule):
     kind = "scale"
     schedule: Schedule
     factor: float
+    after_end: str = field(default=INHERIT, kw_only=True)
 
     def _validate(self) -> None:
-        self._schedule("schedule")
+        _same_clock(self, self._schedule("schedule"))
         self._real("factor", low_open=True)
 
     def _length(self) -> int | None:
@@ -157,6 +184,9 @@ class Scale(Schedule):
     def anchors(self) -> tuple[float, float]:
         low, high = self.schedule.anchors()
         return (low * self.factor, high * self.factor)
+
+    def check_mirrorable(self) -> None:
+        self.schedule.check_mirrorable()
 
 
 @dataclass(frozen=True)
@@ -197,9 +227,10 @@ class Clip(Schedule):
     schedule: Schedule
     low: float = 0.0
     high: float | None = None
+    after_end: str = field(default=INHERIT, kw_only=True)
 
     def _validate(self) -> None:
-        self._schedule("schedule")
+        _same_clock(self, self._schedule("schedule"))
         low = self._real("low")
         assert low is not None
         self._real("high", low=low, low_open=True, optional=True)
@@ -235,14 +266,16 @@ class Mirror(Schedule):
     schedule: Schedule
     low: float
     high: float
+    after_end: str = field(default=INHERIT, kw_only=True)
 
     def _validate(self) -> None:
         inner = self._schedule("schedule")
+        _same_clock(self, inner)
         low = self._real("low")
         assert low is not None
         self._real("high", low=low, low_open=True)
         try:
-            inner.height(0)
+            inner.check_mirrorable()
         except TypeError as e:
             self._fail("schedule", inner.to_spec(), f"it cannot be mirrored ({e})")
 
@@ -289,6 +322,9 @@ class Shift(Schedule):
 
     def anchors(self) -> tuple[float, float]:
         return self.schedule.anchors()
+
+    def check_mirrorable(self) -> None:
+        self.schedule.check_mirrorable()
 
 
 def cyclical_momentum(lr: Schedule, low: float = 0.85, high: float = 0.95) -> Mirror:

@@ -45,6 +45,9 @@ class Warmup(Schedule):
             return self.schedule.height(0) * (t / self.steps)
         return self.schedule.height(t - self.steps)
 
+    def check_mirrorable(self) -> None:
+        self.schedule.check_mirrorable()
+
     def anchors(self) -> tuple[float, float]:
         low, high = self.schedule.anchors()
         return (min(low, self.init), high)
@@ -104,6 +107,10 @@ class WarmupStableDecay(Schedule):
                 )
         if fr[1] > 0 and total - warm - dec < 1:
             self._fail("fractions", fr, f"the stable phase rounds to 0 of total={total} updates")
+        if warm + dec > total:
+            self._fail(
+                "fractions", fr, f"warm-up and decay round to {warm + dec} > total={total} updates"
+            )
         self._set("fractions", fr)
         self._set("_warm", warm)
         self._set("_decay", dec)

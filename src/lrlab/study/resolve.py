@@ -8,7 +8,6 @@ with the trial, so every stored number can be traced to an exact schedule.
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import hashlib
 import json
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lrlab.schedules import Schedule, schedule_class
+from lrlab.schedules._spec import spec_to_dict
 from lrlab.study.config import EPOCHS, SHARE, StudyConfig
 
 #: Which fields a range test fills when they are missing, per schedule family.
@@ -131,50 +131,6 @@ def expand(study: StudyConfig, checkpoint_root: str) -> list[TrialSpec]:
 
 
 # ---------------------------------------------------------------------- schedules
-
-
-def spec_to_dict(spec: str | dict[str, Any]) -> dict[str, Any]:
-    """A schedule spec (string or table) as ``{"kind": ..., **params}`` without building it."""
-    if isinstance(spec, dict):
-        return {
-            k: spec_to_dict(v) if isinstance(v, dict) and "kind" in v else v
-            for k, v in spec.items()
-        }
-    text = spec.strip()
-    if text.startswith("{"):
-        return spec_to_dict(json.loads(text))
-    node = ast.parse(text, mode="eval").body
-    return _call_to_dict(node, text)
-
-
-def _call_to_dict(node: ast.expr, text: str) -> dict[str, Any]:
-    if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
-        raise ValueError(f"schedule spec {text!r}: expected a call like name(key=value, ...)")
-    cls = schedule_class(node.func.id)
-    positional = [f.name for f in dataclasses.fields(cls) if f.init and not f.kw_only]
-    out: dict[str, Any] = {"kind": node.func.id}
-    for name, arg in zip(positional, node.args):
-        out[name] = _literal(arg, text)
-    for kw in node.keywords:
-        if kw.arg is None:
-            raise ValueError(f"schedule spec {text!r}: '**' is not allowed")
-        out[kw.arg] = _literal(kw.value, text)
-    return out
-
-
-def _literal(node: ast.expr, text: str) -> Any:
-    if isinstance(node, ast.Call):
-        return _call_to_dict(node, text)
-    if isinstance(node, (ast.Tuple, ast.List)):
-        return [_literal(e, text) for e in node.elts]
-    if isinstance(node, ast.Name) and node.id in ("true", "false"):
-        return node.id == "true"
-    try:
-        return ast.literal_eval(node)
-    except ValueError:
-        raise ValueError(
-            f"schedule spec {text!r}: {ast.unparse(node)!r} is not a literal value"
-        ) from None
 
 
 def count(value: int | str, iters_per_epoch: int, total: int | None = None) -> int:
