@@ -244,6 +244,8 @@ def test_unfreeze_with_lr_scale_and_freeze_after_decay() -> None:
         ValueError, match=r"freeze of \['layer9\*'\] matches no parameter; .*fc, layer1"
     ):
         FreezePlan([freeze("layer9*", at=0, unit="update")]).apply(m, opt, 0)
+    with pytest.raises(ValueError, match="every parameter is frozen and nothing is left"):
+        FreezePlan([freeze("*", at=0, unit="update")]).apply(m, opt, 0)
     with pytest.raises(ValueError, match="optimizer_state='clear'"):
         FreezePlan([], optimizer_state="clear")
 
@@ -424,3 +426,60 @@ def test_instrument_samples_every_n_updates() -> None:
     inst.remove()
     _train(m, opt, _data(4))
     assert len(inst.records) == 12
+
+
+def test_lars_keeps_a_scheduled_weight_decay_and_instrument_reads_what_each_update_used() -> None:
+    w = nn.Parameter(torch.tensor([3.0, 4.0]))
+    opt = torch.optim.SGD([w], lr=0.1, weight_decay=1e-3)
+    wd = S.linear(init=1e-3, end=0.0, total=5)
+    lr = S.linear(init=0.1, end=0.0, total=5)
+    HyperparamScheduler(opt, lr=lr, weight_decay=wd)  # the driver's hooks come first
+    inst = Instrument(opt, every=1)
+    LARS(opt, trust_coefficient=0.02)
+    used = []
+    for _ in range(4):
+        w.grad = torch.tensor([0.6, 0.8])
+        used.append(opt.param_groups[0]["weight_decay"])
+        opt.step()
+    assert used == [wd(t) for t in range(4)]  # LARS no longer restores a stale value
+    assert [r.lr for r in inst.records] == [lr(t) for t in range(4)]
+    # the instrument is attached before LARS: it saw the raw gradient, so its effective LR
+    # is the trust-ratio-scaled step per unit of raw gradient, lr * ratio (norm of g is 1)
+    r0 = inst.records[0]
+    ratio = 0.02 * 5 / (1 + 1e-3 * 5 + 1e-8)
+    assert r0.grad_norm == pytest.approx(1.0)
+    assert r0.effective_lr == pytest.approx(
+        0.1 * ratio * torch.tensor([0.6 + 3e-3, 0.8 + 4e-3]).norm().item(), rel=1e-5
+    )
+
+
+def test_multipliers_of_any_kind_combine() -> None:
+    torch.manual_seed(0)
+    m = Blocky()
+    groups = param_groups(m, by="blocks", blocks=BLOCKS, no_decay_bias_norm=False)
+    opt = torch.optim.SGD(groups, lr=0.1, momentum=0.9)
+    auto = AutoLLR(opt)
+    plan = FreezePlan(
+        [
+            unfreeze("layer1*", at=2, unit="update", lr_scale=0.5),
+            unfreeze("layer1*", at=2, unit="update", lr_scale=0.1),
+        ]
+    )  # same update: last wins
+    names = {id(p): n for n, p in m.named_parameters()}
+    spec = combine(
+        auto.groups(),
+        [{"lr_scale": s} for s in plan.lr_scales(groups, names)],
+        fixed(groups, {"fc": 0.0}),
+    )
+    sched = HyperparamScheduler(opt, lr=S.constant(level=0.2), groups=spec)
+    assert spec[3]["lr_scale"] == 0.0 and spec[1]["lr_scale"](5) == pytest.approx(0.1)
+    assert sched.config()["groups"][1]["lr_scale"]["kind"] == "product"
+    sched.set_step(3)
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.2, 0.02, 0.2, 0.0])
+
+
+def test_a_group_multiplier_without_a_global_schedule_is_an_error() -> None:
+    m = Blocky()
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match=r"groups\[0\].lr_scale multiplies the global lr schedule"):
+        HyperparamScheduler(opt, momentum=None, groups=[{"lr_scale": 2.0}])

@@ -194,3 +194,72 @@ def test_pytorch_onecycle_arm_equals_lrlab_one_cycle_torch(tmp_path: Path) -> No
         }
         summary = run_study(parse_study(bad), tmp_path / "bad")
         raise ValueError(summary.failed[0])
+
+
+class _Interrupt(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    "arm",
+    [
+        {"name": "torch", "lr": "one_cycle_torch(max_lr=0.1)", "torch_scheduler": "OneCycleLR"},
+        {
+            "name": "everything",
+            "lr": {"kind": "sgdr", "t_0": "1 epochs", "t_mult": 1},
+            "range_test": {"rule": "lrlab"},
+            "snapshots": True,
+            "freeze": {
+                "events": [
+                    {
+                        "at": "50%",
+                        "action": "freeze",
+                        "blocks": ["*"],
+                        "except_blocks": ["linear3*"],
+                    }
+                ]
+            },
+        },
+        {
+            "name": "lars+auto",
+            "lr": "one_cycle(max_lr=1.0)",
+            "momentum": "cyclical",
+            "lars": {"trust_coefficient": 0.02, "mode": "clip"},
+            "layerwise": {"policy": "auto", "warmup": 3},
+        },
+    ],
+    ids=["torch-onecycle", "rangetest-freeze-snapshots", "lars-autollr"],
+)
+def test_interrupted_trials_resume_to_identical_results(arm: dict, tmp_path: Path) -> None:
+    from lrlab.study import expand
+    from lrlab.study.trainer import run_trial
+
+    data = {
+        "name": "r",
+        "seeds": [0],
+        "task": {
+            "data": "digits",
+            "model": "mlp",
+            "batch_size": 64,
+            "epochs": 4,
+            "instrument_every": 10,
+        },
+        "optimizer": {"name": "sgd", "momentum": 0.9, "weight_decay": 1e-4},
+        "arms": [arm],
+    }
+    spec = expand(parse_study(data), str(tmp_path / "ck"))[0]
+
+    def stop_after_two(e: dict) -> None:
+        if e.get("kind") == "epoch" and e["epoch"] == 2:
+            raise _Interrupt  # the checkpoint of epoch 2 is on disk by now
+
+    with pytest.raises(_Interrupt):
+        run_trial(spec, stop_after_two)
+    resumed = run_trial(spec)
+    clean = run_trial(expand(parse_study(data), str(tmp_path / "other"))[0])
+    assert resumed["status"] == clean["status"] == "done"
+    assert resumed["history"] == clean["history"]
+    drop = ("seconds",)
+    assert {k: v for k, v in resumed["final"].items() if k not in drop} == {
+        k: v for k, v in clean["final"].items() if k not in drop
+    }

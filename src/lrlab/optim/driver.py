@@ -153,6 +153,12 @@ class HyperparamScheduler:
         for i, (group, spec) in enumerate(zip(self.optimizer.param_groups, self._group_specs)):
             own = spec.get(hyper)
             if own is None and self.schedules[hyper] is None:
+                scale_key = "lr_scale" if hyper == "lr" else "weight_decay_scale"
+                if scale_key in spec:
+                    raise ValueError(
+                        f"groups[{i}].{scale_key} multiplies the global {hyper} schedule, "
+                        f"but none was given: pass {hyper}=... or a per-group {hyper!r}"
+                    )
                 continue
             scale_key = "lr_scale" if hyper == "lr" else "weight_decay_scale"
             scale: float = 1.0

@@ -208,6 +208,11 @@ class FreezePlan:
         target = self.frozen_at(step, list(names))
         if target == self._frozen:
             return False
+        if len(target) == len(names):
+            raise ValueError(
+                f"freeze plan: at update {step} every parameter is frozen and nothing is left "
+                "to train; keep at least one block out of the freeze (except_blocks)"
+            )
         for name in target - self._frozen:
             p = names[name]
             p.requires_grad_(False)
@@ -251,11 +256,12 @@ class FreezePlan:
         out: list[float | Schedule] = []
         for g in groups:
             names = [param_names[id(p)] for p in g["params"] if id(p) in param_names]
-            changes = [
-                (at, e.lr_scale)
+            by_step = {
+                at: e.lr_scale
                 for at, e in self._ordered(iters_per_epoch)
                 if e.lr_scale is not None and any(e.matches(n) for n in names)
-            ]
+            }
+            changes = sorted(by_step.items())  # events at the same update: the last one wins
             if not changes:
                 out.append(1.0)
                 continue

@@ -4,8 +4,9 @@ An `Instrument` hangs on the optimizer's step hooks. On a sampled update it reco
 each param group, the LR in the group, ``||w||``, ``||g||``, the update ``||dw||``, the
 update/weight ratio ``||dw|| / ||w||`` and the effective LR ``||dw|| / ||g||`` (what the
 step actually did per unit of gradient: it includes momentum, Adam's scaling and LARS's
-trust ratio). Between samples the hooks return after one integer test, and a detached
-instrument costs nothing.
+trust ratio, when the instrument is attached before LARS and so reads the raw gradients).
+Between samples the hooks return after one integer test, and a detached instrument
+costs nothing.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class Instrument:
         self.optimizer, self.every, self.callback, self.keep = optimizer, every, callback, keep
         self.records: list[GroupRecord] = []
         self._step = 0
-        self._pending: list[tuple[int, list[torch.Tensor], float, float]] | None = None
+        self._pending: list[tuple[int, list[torch.Tensor], float, float, float]] | None = None
         self._handles = [
             optimizer.register_step_pre_hook(self._before),
             optimizer.register_step_post_hook(self._after),
@@ -80,7 +81,8 @@ class Instrument:
                 continue
             w = _norm(params)
             g = _norm([p.grad for p in params])
-            pending.append((i, [p.detach().clone() for p in params], w, g))
+            # the LR this update uses: after the step, a driver has already written the next one
+            pending.append((i, [p.detach().clone() for p in params], w, g, float(group["lr"])))
         self._pending = pending
 
     @torch.no_grad()
@@ -89,7 +91,7 @@ class Instrument:
         if self._pending is None:
             return
         rows = []
-        for i, before, w, g in self._pending:
+        for i, before, w, g, lr in self._pending:
             group = optimizer.param_groups[i]
             params = [p for p in group["params"] if p.grad is not None]
             if len(params) != len(before):  # the group changed under us: skip it this time
@@ -100,7 +102,7 @@ class Instrument:
                     step=step,
                     group=i,
                     name=str(group.get("name", i)),
-                    lr=float(group["lr"]),
+                    lr=lr,
                     weight_norm=w,
                     grad_norm=g,
                     update_norm=du,

@@ -83,6 +83,7 @@ class LARS:
         self.trust_ratio = trust_ratio
         self._last: list[torch.Tensor | None] = [None] * len(optimizer.param_groups)
         self._saved: list[tuple[list[torch.nn.Parameter], list[torch.Tensor], int, float]] = []
+        self._zeros: dict[int, float] = {}
         self._handles = [
             optimizer.register_step_pre_hook(self._before),
             optimizer.register_step_post_hook(self._after),
@@ -125,13 +126,16 @@ class LARS:
             self._saved.append((params, grads, i, wd))
             for p, d in zip(params, direction):
                 p.grad = d
-            group["weight_decay"] = 0.0
+            # A fresh float object, so _after can tell it from a value a scheduler wrote since.
+            group["weight_decay"] = self._zeros[i] = float("0")
 
     def _after(self, optimizer: Optimizer, args: Any, kwargs: Any) -> None:
         for params, grads, i, wd in self._saved:
             for p, g in zip(params, grads):
                 p.grad = g
-            optimizer.param_groups[i]["weight_decay"] = wd
+            group = optimizer.param_groups[i]
+            if group["weight_decay"] is self._zeros[i]:  # untouched since _before: put it back
+                group["weight_decay"] = wd
         self._saved.clear()
 
     def remove(self) -> None:

@@ -119,6 +119,38 @@ def override(groups: Groups, patterns: str | Sequence[str], *, lr: Schedule) -> 
     return [{"lr": lr} if i in hits else {} for i in range(len(groups))]
 
 
+class Product:
+    """The product of per-group multipliers of any kind (numbers, schedules, AutoLLR views)."""
+
+    def __init__(self, *factors: Any) -> None:
+        self.factors = factors
+
+    def __call__(self, step: int) -> float:
+        out = 1.0
+        for f in self.factors:
+            out *= f(step) if callable(f) else f
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "product",
+            "factors": [f.to_dict() if hasattr(f, "to_dict") else f for f in self.factors],
+        }
+
+
+def _product(a: Any, b: Any) -> Any:
+    numbers = all(isinstance(x, (int, float)) for x in (a, b))
+    if numbers:
+        return a * b
+    if 0 in (a, b) and any(isinstance(x, (int, float)) for x in (a, b)):
+        return 0.0  # zero times anything
+    if isinstance(a, Schedule) and isinstance(b, (Schedule, int, float)):
+        return a * b
+    if isinstance(b, Schedule) and isinstance(a, (int, float)):
+        return b * a
+    return Product(a, b)
+
+
 def combine(*specs: Spec) -> Spec:
     """Multiply the ``lr_scale`` of several policies group by group; other keys are merged.
 
@@ -136,7 +168,7 @@ def combine(*specs: Spec) -> Spec:
         for part in parts:
             for key, value in part.items():
                 if key == "lr_scale" and "lr_scale" in merged:
-                    merged[key] = merged[key] * value
+                    merged[key] = _product(merged[key], value)
                 elif key in merged:
                     raise ValueError(f"two policies both set {key!r} for the same group")
                 else:

@@ -293,6 +293,15 @@ class ArmConfig(_Strict):
         return _check_schedule(v)
 
     @model_validator(mode="after")
+    def _torch_scheduler(self) -> ArmConfig:
+        if self.torch_scheduler is not None and (self.layerwise or self.momentum is not None):
+            raise ValueError(
+                "@torch_scheduler: PyTorch's OneCycleLR sets the LR and momentum of every group "
+                "itself; it cannot be combined with layerwise or momentum"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _buildable(self) -> ArmConfig:
         """Build the schedules once with a stand-in trial, so a bad value fails at load time."""
         from lrlab.study.resolve import materialize

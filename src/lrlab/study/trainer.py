@@ -138,16 +138,18 @@ def run_trial(spec: TrialSpec, progress: Progress | None = None) -> dict[str, An
     )
     optimizer = make_optimizer(opt_cfg, groups)
 
-    # LARS is on during the range test: the global LR is swept with the trust ratios active
-    lars = LARS(optimizer, **arm["lars"]) if arm["lars"] else None
     bounds, tuning, rt_json = None, 0, None
     if arm["range_test"] is not None:
         if state is not None:
             bounds, tuning, rt_json = state["bounds"], state["tuning_updates"], state["range_test"]
         else:
+            # LARS is on during the range test: the global LR is swept with trust ratios active
+            sweep_lars = LARS(optimizer, **arm["lars"]) if arm["lars"] else None
             bounds, tuning, rt_json = _bounds(
                 arm, model, optimizer, train_x, train_y, val_x, val_y, bs, seed, ipe
             )
+            if sweep_lars is not None:
+                sweep_lars.remove()
     lr = materialize(arm["lr"], total=total, iters_per_epoch=ipe, bounds=bounds)
     momentum = _momentum(arm["momentum"], lr, total, ipe)
     wd = _scalar_or_schedule(arm["weight_decay"], total, ipe)
@@ -181,6 +183,9 @@ def run_trial(spec: TrialSpec, progress: Progress | None = None) -> dict[str, An
         instrument = Instrument(
             optimizer, every=every, keep=False, callback=lambda rows: _collect(rows, inst_rows, ipe)
         )
+    # LARS last: its pre-step hook rescales the gradients, and AutoLLR and the instrument,
+    # attached before it, must read the raw ones
+    lars = LARS(optimizer, **arm["lars"]) if arm["lars"] else None
     amp = bool(task["amp"]) and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda") if amp else None
 
@@ -200,6 +205,8 @@ def run_trial(spec: TrialSpec, progress: Progress | None = None) -> dict[str, An
         driver.load_state_dict(state["driver"])
         if scaler is not None and state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
+        if torch_sched is not None:
+            torch_sched.load_state_dict(state["torch_scheduler"])
         torch.set_rng_state(state["rng"])
         history, start_epoch = list(state["history"]), int(state["epoch"])
         snaps = list(state.get("snapshots") or [])
@@ -287,6 +294,7 @@ def run_trial(spec: TrialSpec, progress: Progress | None = None) -> dict[str, An
                 "driver": driver.state_dict(),
                 "auto_llr": auto.state_dict() if auto else None,
                 "scaler": scaler.state_dict() if scaler else None,
+                "torch_scheduler": torch_sched.state_dict() if torch_sched else None,
                 "rng": torch.get_rng_state(),
                 "history": history,
                 "bounds": bounds,
