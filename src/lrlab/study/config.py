@@ -59,38 +59,30 @@ def _check_count(value: Any, name: str) -> Any:
 
 
 def _check_schedule(value: Any) -> Any:
-    """Check that a schedule spec names a known family and only its parameters."""
-    from lrlab.schedules import parse, schedule_class
+    """Check a schedule spec's syntax, family and parameter names (values come per trial)."""
+    import dataclasses
 
-    if isinstance(value, str):
-        if value.strip().startswith("{"):
-            return value
-        # validate the name and parameter names now; values that need the trial come later
-        name = value.split("(", 1)[0].strip()
-        schedule_class(name)
-        if "(" not in value:
-            raise ValueError(f"schedule {value!r} needs parentheses, e.g. '{name}(...)'")
-        try:
-            parse(value)
-        except ValueError as e:
-            if "missing required" not in str(e) and "epoch" not in value:
-                raise
-        return value
-    if isinstance(value, dict):
-        if "kind" not in value:
-            raise ValueError("a schedule table needs kind = '<family>', e.g. kind = 'one_cycle'")
-        cls = schedule_class(str(value["kind"]))
-        import dataclasses
+    from lrlab.schedules import schedule_class, spec_to_dict
 
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(value) - names - {"kind"})
+    if isinstance(value, dict) and "kind" not in value:
+        raise ValueError("a schedule table needs kind = '<family>', e.g. kind = 'one_cycle'")
+    if not isinstance(value, (str, dict)):
+        raise ValueError(f"expected a schedule spec string or table, got {type(value).__name__}")
+
+    def names(d: dict[str, Any]) -> None:
+        allowed = {f.name for f in dataclasses.fields(schedule_class(str(d["kind"])))}
+        unknown = sorted(set(d) - allowed - {"kind"})
         if unknown:
             raise ValueError(
-                f"{value['kind']}: unknown parameter(s) {', '.join(unknown)}; "
-                f"allowed: {', '.join(sorted(names))}"
+                f"{d['kind']}: unknown parameter(s) {', '.join(unknown)}; "
+                f"allowed: {', '.join(sorted(allowed))}"
             )
-        return value
-    raise ValueError(f"expected a schedule spec string or table, got {type(value).__name__}")
+        for v in d.values():
+            if isinstance(v, dict) and "kind" in v:
+                names(v)
+
+    names(spec_to_dict(value))
+    return value
 
 
 class GroupsConfig(_Strict):
@@ -149,8 +141,8 @@ class TaskConfig(_Strict):
 
     @field_validator("eval_every", "instrument_every")
     @classmethod
-    def _counts(cls, v: Any) -> Any:
-        return None if v is None else _check_count(v, "eval_every")
+    def _counts(cls, v: Any, info: Any) -> Any:
+        return None if v is None else _check_count(v, info.field_name)
 
 
 class OptimizerConfig(_Strict):
@@ -256,6 +248,11 @@ class FreezeEventConfig(_Strict):
     unit: Literal["epoch", "update"] = "epoch"
     lr_scale: Annotated[float, Field(ge=0)] | None = None
 
+    @field_validator("at")
+    @classmethod
+    def _at(cls, v: Any) -> Any:
+        return _check_count(v, "at")
+
 
 class FreezeConfig(_Strict):
     events: list[FreezeEventConfig]
@@ -268,6 +265,12 @@ class MomentumRange(_Strict):
 
     low: Annotated[float, Field(ge=0, lt=1)] = 0.85
     high: Annotated[float, Field(ge=0, lt=1)] = 0.95
+
+    @model_validator(mode="after")
+    def _order(self) -> MomentumRange:
+        if not self.high > self.low:
+            raise ValueError(f"low={self.low} and high={self.high}: expected low < high")
+        return self
 
 
 class ArmConfig(_Strict):
@@ -323,7 +326,10 @@ class ArmConfig(_Strict):
                     from lrlab.schedules import cyclical_momentum
 
                     key = "momentum"
-                    cyclical_momentum(built)
+                    if isinstance(self.momentum, MomentumRange):
+                        cyclical_momentum(built, low=self.momentum.low, high=self.momentum.high)
+                    else:
+                        cyclical_momentum(built)
             except ValueError as e:
                 hint = (
                     " (give it, or add range_test = {} to read it off a range test)"
