@@ -480,3 +480,42 @@ def test_confirm_step_keeps_the_lowest_validation_loss_and_restores_state() -> N
     assert opt.param_groups[0]["lr"] == 0.05 and opt.param_groups[0]["momentum"] == 0.9
     with pytest.raises(ValueError, match="candidates"):
         confirm(model, opt, data, [], loss_fn=torch.nn.functional.cross_entropy, val_data=val)
+
+
+def test_the_users_own_step_hooks_are_off_during_a_sweep_and_a_confirm_run() -> None:
+    # A scheduler already attached to the optimizer must not count the sweep's updates
+    # (its position would silently advance) nor write its LR into the sweep.
+    from lrlab.optim import HyperparamScheduler
+    from lrlab.schedules import Linear
+
+    torch.manual_seed(0)
+    x = torch.randn(256, 6)
+    y = (x[:, 0] > 0).long()
+    data = [(x[i : i + 32], y[i : i + 32]) for i in range(0, 256, 32)]
+    model = torch.nn.Linear(6, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.3, momentum=0.9)
+    schedule = Linear(init=0.3, end=0.0, total=100)
+    users = HyperparamScheduler(opt, lr=schedule)
+    seen: list[int] = []
+    opt.register_step_post_hook(lambda *_: seen.append(1))
+    loss = torch.nn.functional.cross_entropy
+    result = range_test(
+        model,
+        opt,
+        data,
+        loss_fn=loss,
+        start_lr=1e-4,
+        end_lr=1.0,
+        num_updates=30,
+        stop_on_divergence=False,
+    )
+    # the sweep's ladder, not the user's schedule (0.3 falling), set each update's LR
+    np.testing.assert_allclose(result.lrs, [ladder(1e-4, 1.0, 30, "exp")(i) for i in range(30)])
+    confirm(model, opt, data, [0.01, 0.1], loss_fn=loss, val_data=data[:1], updates_each=5)
+    assert users.step_count == 0 and seen == []
+    assert opt.param_groups[0]["lr"] == 0.3
+    # and the hooks are back: a real update counts once
+    loss(model(x[:32]), y[:32]).backward()
+    opt.step()
+    assert users.step_count == 1 and seen == [1]
+    assert opt.param_groups[0]["lr"] == schedule(1) == pytest.approx(0.3 * 98 / 99)

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from lrlab.optim import HyperparamScheduler
-from lrlab.rangetest.snapshot import TrainingSnapshot
+from lrlab.rangetest.snapshot import TrainingSnapshot, hooks_suspended
 from lrlab.rangetest.sweep import _cache, _cached_evaluator, _epochs, _eval, _SupervisedStep
 from lrlab.schedules import cyclical_momentum, one_cycle
 
@@ -73,8 +73,8 @@ def confirm(
         raise ValueError(
             f"candidates={list(candidates)!r} is invalid; expected positive learning rates"
         )
-    if isinstance(updates_each, bool) or not isinstance(updates_each, int) or updates_each < 3:
-        raise ValueError(f"updates_each={updates_each!r} is invalid; expected an integer >= 3")
+    if isinstance(updates_each, bool) or not isinstance(updates_each, int) or updates_each < 4:
+        raise ValueError(f"updates_each={updates_each!r} is invalid; expected an integer >= 4")
     first = next(model.parameters(), None)
     dev = (
         torch.device(device)
@@ -88,6 +88,8 @@ def confirm(
     )
     snapshot = TrainingSnapshot.take(model, optimizer)
     losses: list[float] = []
+    suspended = hooks_suspended(optimizer)  # the user's scheduler/LARS hooks stay off
+    suspended.__enter__()
     try:
         for lr_max in candidates:
             snapshot.restore(model, optimizer)
@@ -113,6 +115,7 @@ def confirm(
             losses.append(value if math.isfinite(value) else math.inf)
     finally:
         snapshot.restore(model, optimizer)
+        suspended.__exit__(None, None, None)
     return ConfirmResult(
         tuple(float(c) for c in candidates), tuple(losses), len(candidates) * updates_each
     )

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import copy
 import random
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,3 +82,22 @@ class TrainingSnapshot:
         random.setstate(self.rng["python"])
         if "cuda" in self.rng:
             torch.cuda.set_rng_state_all(self.rng["cuda"])
+
+
+@contextmanager
+def hooks_suspended(optimizer: torch.optim.Optimizer) -> Iterator[None]:
+    """Take the optimizer's own step hooks off for a while (a sweep, a confirm run).
+
+    A scheduler, LARS or an instrument already attached to the user's optimizer would
+    otherwise count the sweep's updates, rewrite its learning rates or log them; the
+    snapshot cannot undo those side effects, so they are kept from happening.
+    """
+    names = ("_optimizer_step_pre_hooks", "_optimizer_step_post_hooks")
+    saved = {n: getattr(optimizer, n) for n in names if hasattr(optimizer, n)}
+    for n in saved:
+        setattr(optimizer, n, OrderedDict())
+    try:
+        yield
+    finally:
+        for n, hooks in saved.items():
+            setattr(optimizer, n, hooks)

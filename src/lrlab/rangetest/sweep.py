@@ -16,6 +16,7 @@ read the loss. Both are here. What the peers get wrong and this loop does not:
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import time
@@ -27,7 +28,7 @@ from torch import nn
 
 from lrlab.optim import HyperparamScheduler
 from lrlab.rangetest.result import RangeTestResult
-from lrlab.rangetest.snapshot import TrainingSnapshot
+from lrlab.rangetest.snapshot import TrainingSnapshot, hooks_suspended
 from lrlab.schedules import Exponential, Linear, Schedule
 
 Progress = Callable[[int, int, float, float], None]
@@ -142,6 +143,10 @@ def range_test(
         step if step is not None else _SupervisedStep(model, loss_fn, device)  # type: ignore[arg-type]
     )
     snapshot = TrainingSnapshot.take(model, optimizer, scaler)
+    # The user's own step hooks (a scheduler, LARS, an instrument) stay off during the
+    # sweep: the snapshot restores tensors, not what those hooks would count or log.
+    suspended = contextlib.ExitStack()
+    suspended.enter_context(hooks_suspended(optimizer))
     driver: HyperparamScheduler | None = None
     rec = _Recorder(num_updates, smoothing, diverge_factor, stop_on_divergence)
     started = time.perf_counter()
@@ -199,6 +204,7 @@ def range_test(
         if driver is not None:
             driver.remove()
         snapshot.restore(model, optimizer, scaler)
+        suspended.close()
     return RangeTestResult(
         mode=mode,
         start_lr=start_lr,
