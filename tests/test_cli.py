@@ -60,6 +60,9 @@ def test_schedule_show_prints_phase_table(capsys: pytest.CaptureFixture[str]) ->
             "runs forever",
         ),
         (["schedule", "plot", "cosine(init=0.1,total=10)", "-o", "x.jpg"], "expected a .png file"),
+        (["schedule", "show", "cosine(init=0.1,total=10)", "--horizon", "0"], "--horizon=0"),
+        # an output path that cannot be written: one line, not a traceback
+        (["schedule", "plot", "cosine(init=0.1,total=10)", "-o", "/proc/x.png"], "/proc/x.png"),
         (
             ["schedule", "show", "cosine(init=0.1,total=10)", "--momentum", "bogus"],
             "expected a call",

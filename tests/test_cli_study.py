@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from lrlab.cli.main import main
+from lrlab.study import StudyStore
 
 
 def test_find_prints_rules_and_writes_plot_and_json(
@@ -64,3 +66,42 @@ def test_demo_quick_runs_and_reports(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "1cycle" in html and "step decay" in html and "data:image/png;base64," in html
     assert main(["report", str(out)]) == 0
     assert "answer:" in capsys.readouterr().out
+
+
+def test_restart_deletes_only_a_study_and_only_after_the_arguments_check_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    toml = tmp_path / "tiny.toml"
+    toml.write_text(
+        'name = "tiny"\nseeds = [0]\n'
+        '[task]\ndata = "digits"\nmodel = "mlp"\nbatch_size = 256\nepochs = 1\n'
+        '[optimizer]\nname = "sgd"\n'
+        '[[arms]]\nname = "c"\nlr = "constant(level=0.1)"\n'
+    )
+    # a directory that is not a study is never deleted
+    other = tmp_path / "photos"
+    other.mkdir()
+    (other / "keep.jpg").write_bytes(b"x")
+    argv = ["study", "run", str(toml), "--quiet", "--no-report", "--restart", "--dir"]
+    assert main([*argv, str(other)]) == 2
+    assert "refuses to delete" in capsys.readouterr().err and (other / "keep.jpg").exists()
+    # a real study: a bad --executor is refused before anything is deleted
+    study_dir = tmp_path / "study"
+    assert main(["study", "run", str(toml), "--quiet", "--no-report", "--dir", str(study_dir)]) == 0
+    assert main([*argv, str(study_dir), "--executor", "slurm"]) == 2
+    assert "--executor='slurm' is invalid" in capsys.readouterr().err
+    assert (study_dir / "study.db").exists()
+    # and with good arguments the study starts over, checkpoints kept elsewhere included
+    ckpt = tmp_path / "ckpt"
+    from lrlab.study import load_study
+    from lrlab.study.resolve import expand
+
+    (spec,) = expand(load_study(toml), str(ckpt))
+    Path(spec.checkpoint_dir).mkdir(parents=True)
+    torch.save({"format": -1}, Path(spec.checkpoint_dir) / "last.pt")  # resuming it would fail
+    (study_dir / "marker").write_text("old")
+    assert main([*argv, str(study_dir), "--checkpoint-dir", str(ckpt)]) == 0
+    assert not (study_dir / "marker").exists()
+    store = StudyStore(study_dir / "study.db")
+    assert [t.status for t in store.trials()] == ["done"]
+    store.close()

@@ -17,13 +17,17 @@ class UsageError(ValueError):
 
 
 def user_errors(func: F) -> F:
-    """Turn ValueError (lrlab's validation) raised by a command into one line and exit 2."""
+    """Turn ValueError (lrlab's validation) and OSError (an unwritable or missing path)
+    raised by a command into one line and exit 2."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            raise typer.Exit(2) from None
+        except OSError as e:  # e.g. [Errno 13] Permission denied: 'out/report.html'
             print(f"error: {e}", file=sys.stderr)
             raise typer.Exit(2) from None
 

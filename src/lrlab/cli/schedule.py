@@ -40,9 +40,14 @@ def _momentum(lr: Schedule, choice: str, low: float, high: float) -> Schedule | 
     return parse(choice)
 
 
-def _horizon(lr: Schedule, horizon: int | None) -> int | None:
+def _checked_horizon(horizon: int | None) -> int | None:
     if horizon is not None and horizon < 1:
         raise UsageError(f"--horizon={horizon} is invalid; expected a number of updates >= 1")
+    return horizon
+
+
+def _horizon(lr: Schedule, horizon: int | None) -> int | None:
+    _checked_horizon(horizon)
     if horizon is None and lr.length is None:
         raise UsageError(
             f"{lr.kind} runs forever; give --horizon (updates to show) "
@@ -72,7 +77,7 @@ def show(
     if mom is not None:
         table.add_column("momentum start", justify="right")
         table.add_column("momentum end", justify="right")
-    for p in lr.phases(horizon):
+    for p in lr.phases(_checked_horizon(horizon)):
         span = f"{p.start}-" + ("..." if p.stop is None else str(p.stop - 1))
         row = [p.name, span, f"{p.start_value:.6g}", f"{p.end_value:.6g}"]
         if mom is not None:

@@ -35,13 +35,7 @@ def run_and_report(
     path = find_study(study_ref)
     study = load_study(path, preset)
     out = directory or Path("runs") / (study.name + (f"-{preset}" if preset else ""))
-    if restart and out.exists():
-        shutil.rmtree(out)
-    console = StudyProgress(quiet)
-    if not quiet:
-        console.console.print(
-            f"study {study.name!r}: {len(study.arms)} arm(s) x {len(study.seeds)} seed(s) -> {out}"
-        )
+    # Build the executor first: a bad --executor must not cost the user their results.
     if executor == "ray":
         from lrlab.study.ray_executor import RayExecutor
 
@@ -50,6 +44,13 @@ def run_and_report(
         runner = LocalExecutor(workers)
     else:
         raise ValueError(f"--executor={executor!r} is invalid; expected 'local' or 'ray'")
+    if restart and out.exists():
+        _remove_study(out, study, checkpoint_dir)
+    console = StudyProgress(quiet)
+    if not quiet:
+        console.console.print(
+            f"study {study.name!r}: {len(study.arms)} arm(s) x {len(study.seeds)} seed(s) -> {out}"
+        )
     with console:
         summary = run_study(
             study,
@@ -68,7 +69,32 @@ def run_and_report(
 
         files = write_report(out)
         typer.echo(f"report: {files.get('html', out / 'report.html')}")
+    if summary.failed:
+        typer.echo(
+            f"{len(summary.failed)} trial(s) failed; run the same command again to retry them",
+            err=True,
+        )
+        raise typer.Exit(1)
     return out
+
+
+def _remove_study(out: Path, study: Any, checkpoint_dir: Path | None) -> None:
+    """``--restart``: delete a study directory, and its trials' checkpoints kept elsewhere.
+
+    Only a directory that holds a study (``study.db``) is deleted, so a mistyped ``--dir``
+    cannot remove anything else.
+    """
+    from lrlab.study.resolve import expand
+
+    if not (out / "study.db").is_file():
+        raise ValueError(
+            f"--restart refuses to delete {out}: it holds no study (no study.db); "
+            "pick the study's directory with --dir"
+        )
+    if checkpoint_dir is not None:
+        for spec in expand(study, str(checkpoint_dir)):
+            shutil.rmtree(spec.checkpoint_dir, ignore_errors=True)
+    shutil.rmtree(out)
 
 
 @app.command("run")

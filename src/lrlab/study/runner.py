@@ -71,11 +71,13 @@ def run_study(
     refused, since old and new results would mix.
     """
     started = time.perf_counter()
-    root = Path(directory)
+    # Absolute paths: worker processes and cluster nodes do not share our working directory.
+    root = Path(directory).resolve()
     store = StudyStore(root / "study.db")
     config = study.model_dump(mode="json")
     digest = config_hash(config)
-    specs = expand(study, str(Path(checkpoint_root) if checkpoint_root else root / "checkpoints"))
+    ckpt_root = Path(checkpoint_root).resolve() if checkpoint_root else root / "checkpoints"
+    specs = expand(study, str(ckpt_root))
     old = store.meta("config_hash")
     if old is not None and old != digest:
         wanted = {s.id: s.config_hash for s in specs}
