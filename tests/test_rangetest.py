@@ -519,3 +519,34 @@ def test_the_users_own_step_hooks_are_off_during_a_sweep_and_a_confirm_run() -> 
     opt.step()
     assert users.step_count == 1 and seen == [1]
     assert opt.param_groups[0]["lr"] == schedule(1) == pytest.approx(0.3 * 98 / 99)
+
+
+def test_a_value_whose_sweep_blew_up_never_wins_the_hyper_test() -> None:
+    # loss = w; weight decay 1e5 multiplies w by about -1000 an update until it overflows.
+    # The evaluation rewards large |w|, so the evaluations made before the blow-up look
+    # best of all: only a completed sweep may be scored.
+    model = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(10.0)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.0, weight_decay=0.0)
+    data = [(torch.ones(1, 1), torch.zeros(1))]
+
+    def evaluate() -> dict[str, float]:
+        return {"loss": 1.0 / (1.0 + float(model.weight) ** 2)}
+
+    w = weight_decay_test(
+        model,
+        opt,
+        data,
+        val_data=data,
+        base_lr=0.01,
+        max_lr=0.5,
+        loss_fn=lambda out, _: out.sum(),
+        num_updates=40,
+        values=(1e5, 0.0),
+        evaluate=evaluate,
+    )
+    blown, kept = w.runs
+    assert blown.stop_reason == "non-finite loss" and kept.stop_reason == "completed"
+    assert blown.val_losses and min(blown.val_losses[1:]) < min(kept.val_losses[1:])
+    assert w.scores[0] == math.inf and math.isfinite(w.scores[1]) and w.best == 0.0

@@ -263,3 +263,27 @@ def test_interrupted_trials_resume_to_identical_results(arm: dict, tmp_path: Pat
     assert {k: v for k, v in resumed["final"].items() if k not in drop} == {
         k: v for k, v in clean["final"].items() if k not in drop
     }
+
+
+class _KillsItsWorker:
+    """Unpickling this in a worker process ends that process, as an OOM kill would."""
+
+    def __reduce__(self) -> tuple:
+        return (os._exit, (1,))
+
+
+def test_a_dead_worker_process_fails_its_trials_instead_of_the_study(tmp_path: Path) -> None:
+    import dataclasses
+
+    from lrlab.study.resolve import expand
+
+    study = parse_study(_study(epochs=1, seeds=(0,)))
+    good, bad = expand(study, str(tmp_path / "ckpt"))
+    bad = dataclasses.replace(bad, config={**bad.config, "poison": _KillsItsWorker()})
+    results = {r["id"]: r for r in LocalExecutor(workers=2).run([good, bad], lambda e: None)}
+    assert set(results) == {good.id, bad.id}
+    assert results[bad.id]["status"] == "failed"
+    assert "BrokenProcessPool" in results[bad.id]["error"]
+    # the pool broke under the good trial too, unless it had finished first: either way
+    # it has a result and nothing was raised out of the executor
+    assert results[good.id]["status"] in ("done", "failed")

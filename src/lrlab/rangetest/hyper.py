@@ -129,10 +129,11 @@ def hyper_test(
                 **kwargs,
             )
             runs.append(run)
+            # A run that stopped early (non-finite loss) was evaluated only while it still
+            # worked; averaging those evaluations would make the worst value look best.
             tail = (run.val_losses or [math.nan])[1:] or [math.nan]
-            scores.append(
-                sum(tail) / len(tail) if all(math.isfinite(x) for x in tail) else math.inf
-            )
+            ok = run.stop_reason == "completed" and all(math.isfinite(x) for x in tail)
+            scores.append(sum(tail) / len(tail) if ok else math.inf)
     finally:
         for g, old in zip(optimizer.param_groups, saved):
             for key in ("momentum", "betas", "weight_decay"):

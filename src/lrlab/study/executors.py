@@ -73,12 +73,18 @@ class LocalExecutor:
         ctx = mp.get_context("spawn")  # no forked torch thread pools
         with ctx.Manager() as manager, ProcessPoolExecutor(self.workers, mp_context=ctx) as pool:
             queue = manager.Queue()
-            pending: set[Future[dict[str, Any]]] = {pool.submit(_worker, s, queue) for s in specs}
+            spec_of = {pool.submit(_worker, s, queue): s for s in specs}
+            pending: set[Future[dict[str, Any]]] = set(spec_of)
             while pending:
                 done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
                 while not queue.empty():
                     on_event(queue.get())
                 for future in done:
-                    yield future.result()
+                    try:
+                        yield future.result()
+                    except Exception as e:  # a worker died (OOM kill, segfault), or pickling
+                        # BrokenProcessPool fails every queued trial too; each is recorded
+                        # as failed and resumes from its checkpoint on the next run.
+                        yield _failed(spec_of[future], e)
             while not queue.empty():
                 on_event(queue.get())
