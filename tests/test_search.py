@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +26,7 @@ STUDY = {
             "lr": {"kind": "one_cycle"},
             "momentum": "cyclical",
             "range_test": {"rule": "lrlab"},
+            "epochs": 2,
         },
         {"name": "constant", "lr": "constant(level=0.05)"},
     ],
@@ -45,6 +49,7 @@ def test_search_runs_resumes_and_writes_a_runnable_best_study(tmp_path: Path) ->
     best = load_study(tmp_path / "search" / "best.toml")
     arm = best.arms[-1]
     assert arm.name == "search best" and arm.range_test is None
+    assert arm.epochs == 2 and best.arms[0].epochs == 2  # the arm's override is kept
     assert arm.lr["max_lr"] == pytest.approx(first["best_params"]["max_lr"])
     assert [a.name for a in best.arms[:2]] == ["1cycle", "constant"]
     assert best.optimizer.weight_decay == 1e-4  # the searched value belongs to the best arm only
@@ -57,17 +62,24 @@ def test_search_runs_resumes_and_writes_a_runnable_best_study(tmp_path: Path) ->
             optuna.storages.journal.JournalFileBackend(str(tmp_path / "search" / "journal.log"))
         ),
     )
-    stale = opt.ask(
-        {
-            "max_lr": optuna.distributions.FloatDistribution(0.01, 1.0, log=True),
-            "weight_decay": optuna.distributions.FloatDistribution(1e-6, 1e-2, log=True),
-            "batch_size": optuna.distributions.CategoricalDistribution([32, 64]),
-        }
-    )
+    space = {
+        "max_lr": optuna.distributions.FloatDistribution(0.01, 1.0, log=True),
+        "weight_decay": optuna.distributions.FloatDistribution(1e-6, 1e-2, log=True),
+        "batch_size": optuna.distributions.CategoricalDistribution([32, 64]),
+    }
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = opt.ask(space)
+    stale.set_user_attr("host", socket.gethostname())
+    stale.set_user_attr("pid", dead.pid)
+    # a trial running on another machine that shares the journal is not touched
+    elsewhere = opt.ask(space)
+    elsewhere.set_user_attr("host", "another-machine")
+    elsewhere.set_user_attr("pid", 1)
     again = run_search(study, tmp_path, n_trials=5)
     opt = optuna.load_study(study_name="s", storage=opt._storage)
     states = {t.number: t.state.name for t in opt.trials}
-    assert states[stale.number] == "FAIL"
+    assert states[stale.number] == "FAIL" and states[elsewhere.number] == "RUNNING"
     rerun = [t for t in opt.trials if t.number > stale.number and t.params == stale.params]
     assert rerun and rerun[0].state.name in ("COMPLETE", "PRUNED")
     assert again["complete"] + again["pruned"] >= 5

@@ -19,6 +19,8 @@ from __future__ import annotations
 import copy
 import json
 import multiprocessing as mp
+import os
+import socket
 import warnings
 from pathlib import Path
 from typing import Any
@@ -92,7 +94,8 @@ def _study(study: StudyConfig, directory: Path, storage_url: str | None) -> Any:
     import optuna
 
     assert study.search is not None
-    epochs = study.task.epochs
+    # Hyperband's budget is the searched arm's epochs (an arm may override the task's).
+    epochs = trial_config(study, study.search.arm, study.search.seed)["task"]["epochs"]
     return optuna.create_study(
         study_name=study.name,
         storage=_storage(directory, storage_url),
@@ -116,6 +119,8 @@ def _objective(study: StudyConfig, directory: Path) -> Any:
     search = study.search
 
     def objective(trial: optuna.Trial) -> float:
+        trial.set_user_attr("host", socket.gethostname())
+        trial.set_user_attr("pid", os.getpid())
         params = {name: _suggest(trial, name, r) for name, r in search.space.items()}
         cfg = apply_params(trial_config(study, search.arm, search.seed), params)
         digest = trial_hash(cfg)
@@ -142,6 +147,26 @@ def _objective(study: StudyConfig, directory: Path) -> Any:
         return float(value) if value is not None else 0.0
 
     return objective
+
+
+def _orphaned(trial: Any) -> bool:
+    """A RUNNING trial whose process is gone: one of this machine's, with a dead pid.
+
+    Trials running on other machines that share the storage are left alone; a trial that
+    never recorded its process (it died before starting) counts as orphaned.
+    """
+    host, pid = trial.user_attrs.get("host"), trial.user_attrs.get("pid")
+    if host is None or pid is None:
+        return True
+    if host != socket.gethostname():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, someone else's
+    return int(pid) == os.getpid()  # our own pid: a previous run of this process
 
 
 def _worker(
@@ -183,8 +208,9 @@ def run_search(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     opt = _study(study, root, storage_url)
     for t in opt.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        opt.tell(t.number, state=TrialState.FAIL)  # left running by a crash: run it again
-        opt.enqueue_trial(t.params, skip_if_exists=False)
+        if _orphaned(t):  # left running by a crash: run it again (from its checkpoint)
+            opt.tell(t.number, state=TrialState.FAIL)
+            opt.enqueue_trial(t.params, skip_if_exists=False)
     args = (study.model_dump(mode="json"), str(root), storage_url, n_trials)
     if workers == 1:
         _worker(*args)
@@ -210,11 +236,13 @@ def _finish(study: StudyConfig, root: Path, opt: Any) -> dict[str, Any]:
     arm = {k: v for k, v in cfg["arm"].items() if v is not None}
     arm["name"] = "search best"
     data = study.model_dump(mode="json", exclude_none=True)
-    # the searched optimizer and batch size belong to the best arm only
-    if cfg["optimizer"] != data["optimizer"]:
-        arm["optimizer"] = cfg["optimizer"]
-    if cfg["task"]["batch_size"] != data["task"]["batch_size"]:
-        arm["batch_size"] = cfg["task"]["batch_size"]
+    # The searched arm's own overrides and the searched optimizer and batch size belong
+    # to the best arm only (trial_config moved them into the task and optimizer).
+    if cfg["optimizer"] != study.optimizer.model_dump(mode="json"):
+        arm["optimizer"] = {k: v for k, v in cfg["optimizer"].items() if v is not None}
+    for key in ("epochs", "batch_size"):
+        if cfg["task"][key] != getattr(study.task, key):
+            arm[key] = cfg["task"][key]
     data["arms"] = [a for a in data["arms"] if a["name"] != "search best"] + [arm]
     data.pop("search", None)
     data["name"] = f"{study.name}-search-best"
