@@ -105,3 +105,15 @@ def test_restart_deletes_only_a_study_and_only_after_the_arguments_check_out(
     store = StudyStore(study_dir / "study.db")
     assert [t.status for t in store.trials()] == ["done"]
     store.close()
+
+
+def test_find_writes_the_curve_even_when_no_rule_can_read_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "flat"
+    argv = ["find", "--data", "digits", "--model", "mlp", "--out", str(out), "--updates", "20"]
+    assert main([*argv, "--start-lr", "1e-9", "--end-lr", "1e-8"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "one_cycle no bounds:" in text and "end_lr too low" in text
+    assert json.loads((out / "range_test.json").read_text())["updates"] == 20
+    assert (out / "range_test.png").read_bytes()[:4] == b"\x89PNG"

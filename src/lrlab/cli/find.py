@@ -80,6 +80,11 @@ def find(
             progress=lambda i, n, lr, loss: bar.update(task, completed=i, lr=lr, loss=loss),
         )
     rt = result.range_test
+    # The curve is written first: when no rule can read it, the plot is what to look at.
+    folder = out or Path("lrlab-find") / f"{data}-{model}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "range_test.json").write_text(rt.to_json())
+    rt.plot(folder / "range_test.png")
     console.print(
         f"{data} / {model} / {optimizer}: {rt.updates} updates, stopped: {rt.stop_reason}"
     )
@@ -101,7 +106,11 @@ def find(
         )
     console.print(table)
     for schedule in ("one_cycle", "clr", "constant"):
-        b = rt.bounds(schedule, iters_per_epoch=result.iters_per_epoch)
+        try:
+            b = rt.bounds(schedule, iters_per_epoch=result.iters_per_epoch)
+        except ValueError as e:
+            console.print(f"  {schedule:<9} no bounds: {e}")
+            continue
         step = f", step_size={b.step_size}" if b.step_size else ""
         console.print(f"  {schedule:<9} base_lr={b.base_lr:.4g} max_lr={b.max_lr:.4g}{step}")
     if result.confirmed is not None:
@@ -110,10 +119,6 @@ def find(
         console.print(
             f"  confirm ({c.updates} updates; validation loss): {rows} -> max_lr {c.best:.4g}"
         )
-    folder = out or Path("lrlab-find") / f"{data}-{model}"
-    folder.mkdir(parents=True, exist_ok=True)
-    rt.plot(folder / "range_test.png")
-    (folder / "range_test.json").write_text(rt.to_json())
     for name, ht in (("momentum", result.momentum), ("weight_decay", result.weight_decay)):
         if ht is not None:
             scores = ", ".join(f"{v:g}: {s:.4f}" for v, s in zip(ht.values, ht.scores))

@@ -151,7 +151,9 @@ def _descent(curve: Curve) -> tuple[int, int, float]:
     top = float(np.max(fit[: i_min + 1]))
     drop = top - float(fit[i_min])
     if i_min == 0 or drop <= 0:
-        raise CurveError("the loss never decreased: start_lr too high, or too few updates")
+        raise CurveError(
+            "the loss never decreased: end_lr too low, start_lr too high, or too few updates"
+        )
     i_top = int(np.argmax(fit[: i_min + 1]))
     below = np.flatnonzero(fit[i_top : i_min + 1] <= top - 0.1 * drop)
     onset = i_top + int(below[0]) if below.size else i_top
