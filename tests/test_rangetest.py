@@ -30,7 +30,8 @@ class Probe(torch.nn.Module):
         self.w = torch.nn.Parameter(torch.tensor(w, dtype=torch.float64))
 
 
-def test_ladder_is_evenly_spaced_with_exact_endpoints() -> None:
+def test_ladder_is_evenly_spaced_and_reaches_its_endpoints() -> None:
+    # exact at the start, to rounding at the end (start * gamma ** (n - 1))
     exp = ladder(1e-7, 10.0, 100, "exp")
     values = [exp(i) for i in range(100)]
     assert values[0] == 1e-7 and values[-1] == pytest.approx(10.0, rel=1e-12)

@@ -6,7 +6,7 @@ read the loss. Both are here. What the peers get wrong and this loop does not:
 
 * each loss is paired with the learning rate that produced it (the loss of the forward
   pass *after* the update), not with the rate about to be applied;
-* the ladder is evenly spaced with exact endpoints, and with several param groups a
+* the ladder is evenly spaced and ends at end_lr (to rounding); with several param groups a
   global multiplier is swept so layer-wise ratios survive;
 * divergence is detected for any sign and scale of loss and on NaN/inf, and the result
   says why the sweep stopped;

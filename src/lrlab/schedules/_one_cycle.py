@@ -34,7 +34,8 @@ def _fastai_cos(start: float, end: float, pos: float) -> float:
 class OneCycle(Schedule):
     """Smith's 1cycle: linear up, linear down, then annihilation.
 
-    Updates split as ``up = down = round((1 - annihilation) * total) / 2`` and the rest
+    The cycle takes ``cycle = round((1 - annihilation) * total)`` updates, ``up = cycle // 2``
+    rising and ``down = cycle - up`` falling (one more when ``cycle`` is odd); the rest
     annihilates linearly from ``base_lr`` to ``final_lr``, which the last update uses.
     Defaults follow Smith's own solver files (lnsmith54/hyperParam1): ``base_lr =
     max_lr / 10`` and a cycle of about 86% of training (``annihilation=0.14``);
