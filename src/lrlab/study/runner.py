@@ -32,24 +32,40 @@ class RunSummary:
 
 
 def provenance() -> dict[str, str]:
-    """lrlab and torch versions, and the git commit when lrlab runs from a checkout."""
-    commit = ""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-        commit = out.stdout.strip() if out.returncode == 0 else ""
-    except (OSError, subprocess.SubprocessError):
-        pass
+    """lrlab and torch versions, and lrlab's git commit when it runs from its own checkout."""
     return {
         "lrlab_version": __version__,
-        "git_commit": commit or "unknown",
+        "git_commit": _lrlab_commit() or "unknown",
         "torch_version": torch.__version__,
     }
+
+
+def _lrlab_commit() -> str:
+    """``<sha>`` or ``<sha>+dirty`` for an lrlab checkout; "" for an installed copy.
+
+    An installed lrlab can sit inside the user's own repository (a venv in the project);
+    that repository's commit says nothing about lrlab, so only a checkout whose top level
+    holds lrlab's sources counts.
+    """
+    root = Path(__file__).resolve().parents[3]  # <root>/src/lrlab/study/runner.py
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(
+                ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=5
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    if not (root / "src" / "lrlab" / "__init__.py").is_file():
+        return ""
+    top = git("rev-parse", "--show-toplevel")
+    if top is None or Path(top).resolve() != root:
+        return ""
+    sha = git("rev-parse", "HEAD") or ""
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return sha + ("+dirty" if sha and dirty else "")
 
 
 def run_study(
