@@ -108,3 +108,19 @@ def test_version_and_missing_argument() -> None:
         and "Missing argument" in proc.stderr
         and "Traceback" not in proc.stderr
     )
+
+
+def test_plotting_leaves_the_users_matplotlib_backend_alone(tmp_path: Path) -> None:
+    import matplotlib
+
+    from lrlab.report.plots import plot_schedules
+    from lrlab.schedules import one_cycle
+
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")  # stands in for a notebook's inline backend
+    try:
+        out = plot_schedules(one_cycle(max_lr=1.0, total=50), tmp_path / "a" / "s.png")
+        assert out.read_bytes()[:4] == b"\x89PNG"
+        assert matplotlib.get_backend() == "svg"
+    finally:
+        matplotlib.use(before)

@@ -42,12 +42,9 @@ class HyperTestResult:
 
     def plot(self, path: str | Path) -> Path:
         """Validation loss against LR, one curve per value, the best one drawn thickest."""
-        import matplotlib
+        from lrlab._figures import save, subplots
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(7.5, 4.2), dpi=120)
+        fig, ax = subplots(figsize=(7.5, 4.2))
         best = self.best
         for v, run in zip(self.values, self.runs):
             if run.val_lrs is None or run.val_losses is None:
@@ -66,11 +63,7 @@ class HyperTestResult:
         ax.legend(fontsize=8, frameon=False)
         ax.grid(alpha=0.25)
         fig.tight_layout()
-        out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out)
-        plt.close(fig)
-        return out
+        return save(fig, path)
 
 
 def _set_hyper(optimizer: torch.optim.Optimizer, name: str, value: float) -> None:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lrlab._figures import save, subplots
 from lrlab.rangetest.rules import CurveError, prepare
 
 if TYPE_CHECKING:
@@ -17,16 +18,9 @@ _COLORS = ("tab:red", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:o
 
 def plot_range_test(result: RangeTestResult, path: str | Path, rules: tuple[str, ...]) -> Path:
     """Write the PNG described in `RangeTestResult.plot`."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     acc_lrs, acc = result.accuracy_curve()
     panels = 2 if acc is not None else 1
-    fig, axes = plt.subplots(
-        panels, 1, figsize=(8, 3.4 * panels + 0.6), dpi=120, sharex=True, squeeze=False
-    )
+    fig, axes = subplots(panels, 1, figsize=(8, 3.4 * panels + 0.6), sharex=True, squeeze=False)
     ax = axes[0][0]
     lrs, losses = np.asarray(result.lrs), np.asarray(result.losses, dtype=float)
     ax.plot(lrs, losses, ".", color="0.65", ms=3, label="loss (each update)")
@@ -82,8 +76,4 @@ def plot_range_test(result: RangeTestResult, path: str | Path, rules: tuple[str,
         ax2.grid(alpha=0.25)
     axes[-1][0].set_xlabel("learning rate")
     fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    return save(fig, path)

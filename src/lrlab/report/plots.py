@@ -25,14 +25,11 @@ def plot_schedules(
     Returns:
         The path written.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from lrlab._figures import save, subplots
 
     span = lr._span(horizon)
     steps, lrs = lr.sample(n=min(span, _EVERY_UPDATE_UP_TO), horizon=span)
-    fig, ax = plt.subplots(figsize=(8, 4.2), dpi=120)
+    fig, ax = subplots(figsize=(8, 4.2))
     ax.plot(steps, lrs, color="tab:blue", lw=1.6, label="learning rate")
     ax.set_xlabel("optimizer update")
     ax.set_ylabel("learning rate", color="tab:blue")
@@ -59,11 +56,7 @@ def plot_schedules(
     ax.set_title(title if title is not None else _wrap(lr.to_spec()), fontsize=9)
     ax.grid(alpha=0.25)
     fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    return save(fig, path)
 
 
 def _wrap(text: str, width: int = 100) -> str:

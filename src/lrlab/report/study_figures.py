@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import colorsys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lrlab._figures import save, subplots
 from lrlab.report.study_summary import BY_KEY, ArmSummary, StudySummary
 
 if TYPE_CHECKING:
@@ -48,19 +49,8 @@ def text(s: str) -> str:
     return s.replace("$", r"\$")
 
 
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _save(fig: Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=_DPI, bbox_inches="tight")
-    _pyplot().close(fig)
-    return path
+    return save(fig, path, dpi=_DPI, bbox_inches="tight")
 
 
 def _legend(ax: Axes) -> None:
@@ -70,10 +60,9 @@ def _legend(ax: Axes) -> None:
 
 def plot_curves(summary: StudySummary, path: Path) -> Path:
     """Validation accuracy (and loss) against updates: mean over seeds with a 95% CI band."""
-    plt = _pyplot()
     colours = arm_colours([a.name for a in summary.arms])
     has_loss = any("val_loss" in a.curves for a in summary.arms)
-    fig, axes = plt.subplots(1, 2 if has_loss else 1, figsize=(13 if has_loss else 7.5, 4.6))
+    fig, axes = subplots(1, 2 if has_loss else 1, figsize=(13 if has_loss else 7.5, 4.6))
     axes = np.atleast_1d(axes)
     panels = [("val_top1", "validation top-1 accuracy (%)", 100.0)]
     if has_loss:
@@ -113,10 +102,9 @@ def plot_curves(summary: StudySummary, path: Path) -> Path:
 
 def plot_schedules(summary: StudySummary, path: Path) -> Path:
     """The LR (and momentum) each arm applied, one thin line per distinct seed schedule."""
-    plt = _pyplot()
     colours = arm_colours([a.name for a in summary.arms])
     has_mom = any(s.momentum for a in summary.arms for s in a.schedules)
-    fig, axes = plt.subplots(1, 2 if has_mom else 1, figsize=(13 if has_mom else 7.5, 4.4))
+    fig, axes = subplots(1, 2 if has_mom else 1, figsize=(13 if has_mom else 7.5, 4.4))
     axes = np.atleast_1d(axes)
     peaks = []
     for index, arm in enumerate(summary.arms):
@@ -179,11 +167,10 @@ def _final_panel(ax: Axes, summary: StudySummary, key: str, colours: dict[str, s
 
 def plot_final(summary: StudySummary, path: Path) -> Path:
     """Final validation accuracy (and loss) per arm: seeds as dots, mean ± 95% CI as a bar."""
-    plt = _pyplot()
     colours = arm_colours([a.name for a in summary.arms])
     keys = [k for k in ("val_top1", "val_loss") if any(k in a.final for a in summary.arms)]
     width = max(6.0, 1.1 * len(summary.arms) + 2.0)
-    fig, axes = plt.subplots(1, max(1, len(keys)), figsize=(width * max(1, len(keys)), 4.4))
+    fig, axes = subplots(1, max(1, len(keys)), figsize=(width * max(1, len(keys)), 4.4))
     for ax, key in zip(np.atleast_1d(axes), keys):
         _final_panel(ax, summary, key, colours)
     fig.suptitle(
@@ -200,13 +187,12 @@ def plot_group_rates(summary: StudySummary, path: Path) -> Path | None:
     arms: list[ArmSummary] = [a for a in summary.arms if a.group_rates is not None]
     if not arms:
         return None
-    plt = _pyplot()
     from matplotlib.colors import LogNorm
 
     heights = [
         max(1.8, min(6.0, 0.28 * len(a.group_rates.groups) + 1.0)) for a in arms if a.group_rates
     ]
-    fig, axes = plt.subplots(
+    fig, axes = subplots(
         len(arms), 1, figsize=(10, sum(heights) + 0.6), squeeze=False,
         gridspec_kw={"height_ratios": heights},
     )  # fmt: skip
