@@ -37,9 +37,9 @@ def apply_params(cfg: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     >>> cfg = {"arm": {"lr": {"kind": "one_cycle"}, "range_test": {"rule": "lrlab"},
     ...        "momentum": "cyclical", "layerwise": None}, "optimizer": {"weight_decay": 5e-4},
     ...        "task": {"batch_size": 100}}
-    >>> out = apply_params(cfg, {"max_lr": 0.2, "base_lr_ratio": 0.05, "weight_decay": 1e-4})
+    >>> out = apply_params(cfg, {"max_lr": 0.4, "base_lr_ratio": 0.25, "weight_decay": 1e-4})
     >>> out["arm"]["lr"], out["arm"]["range_test"], out["optimizer"]["weight_decay"]
-    ({'kind': 'one_cycle', 'max_lr': 0.2, 'base_lr': 0.01}, None, 0.0001)
+    ({'kind': 'one_cycle', 'max_lr': 0.4, 'base_lr': 0.1}, None, 0.0001)
     """
     out = copy.deepcopy(cfg)
     arm = out["arm"]
