@@ -103,9 +103,12 @@ def candidates(rt: RangeTestResult) -> dict[str, float | None]:
         for c in (0.25, 0.33, 0.5, 0.7, 1.0, 1.4, 2.0):
             out[f"min x{c:g}"] = lr_min * c
         stop = float(lrs[np.isfinite(losses)][-1])
-        for c in (0.1, 0.2, 0.33, 0.5, 0.7, 1.0):
+        for c in (0.1, 0.15, 0.2, 0.25, 0.33, 0.5, 0.7, 1.0):
             out[f"stop x{c:g}"] = stop * c
+        for c in (3.0, 5.0, 10.0):
+            out[f"min(stop x0.2, min x{c:g})"] = min(stop * 0.2, lr_min * c)
         out["geo(onset,min)"] = math.sqrt(lr_min * float(curve.lrs[onset]))
+        out["geo(min,stop)"] = math.sqrt(lr_min * stop)
     except R.CurveError:
         pass
     for name, fn in (
@@ -180,6 +183,39 @@ def main() -> None:
         held.append(scores[c][pick[0]].get(pick[1], 100.0))
         print(f"  {c:<22} picked {pick[0]} / {pick[1]:<14} held-out regret {held[-1]:6.2f}")
     print(f"  mean held-out regret {statistics.mean(held):.2f} pp")
+
+    top = [p for p, _ in sorted(mean_all.items(), key=lambda kv: kv[1])[:6]]
+    print("\nper combination, the six best overall (regret pp):")
+    print(" " * 22 + "".join(f"{p[0][:9] + ' ' + p[1]:>22}" for p in top))
+    for c in combos:
+        print(f"  {c:<20}" + "".join(f"{scores[c][p[0]].get(p[1], 100.0):22.2f}" for p in top))
+
+    # The optimizer family may call for its own multiplier (adaptive methods tolerate less
+    # above the loss minimum than SGD): pick a rule per family, leave-one-out again.
+    print("\nper optimizer family, the default sweep, leave-one-out:")
+    default = [p for p in pairs if p[0] == next(iter(DESIGNS))]
+    held = []
+    for c in combos:
+        family = c.split("/")[1]
+        others = [o for o in combos if o != c and o.split("/")[1] == family]
+        pick = min(
+            default,
+            key=lambda p: statistics.mean(scores[o][p[0]].get(p[1], 100.0) for o in others),
+        )
+        held.append(scores[c][pick[0]].get(pick[1], 100.0))
+        print(f"  {c:<22} picked {pick[0]} / {pick[1]:<14} held-out regret {held[-1]:6.2f}")
+    print(f"  mean held-out regret {statistics.mean(held):.2f} pp")
+    for family in sorted({c.split("/")[1] for c in combos}):
+        fam = [c for c in combos if c.split("/")[1] == family]
+        ranked = sorted(
+            default, key=lambda p: statistics.mean(scores[c][p[0]].get(p[1], 100.0) for c in fam)
+        )
+        for p in ranked[:5]:
+            vals = [scores[c][p[0]].get(p[1], 100.0) for c in fam]
+            print(
+                f"  {family:<6} {p[1]:<26} mean {statistics.mean(vals):5.2f} worst "
+                f"{max(vals):5.2f}  " + " ".join(f"{v:5.2f}" for v in vals)
+            )
 
 
 if __name__ == "__main__":
