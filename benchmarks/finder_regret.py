@@ -37,7 +37,7 @@ from benchmarks.peers import PeerError, peer_suggestions  # noqa: E402
 from lrlab.data import load_dataset, num_batches  # noqa: E402
 from lrlab.models import build_model  # noqa: E402
 from lrlab.optim import param_groups  # noqa: E402
-from lrlab.rangetest import RULES  # noqa: E402
+from lrlab.rangetest import RULES, RangeTestResult  # noqa: E402
 from lrlab.study import LocalExecutor, StudyStore, parse_study, run_study  # noqa: E402
 from lrlab.study.find import sweep_task  # noqa: E402
 from lrlab.study.optimizers import make_optimizer  # noqa: E402
@@ -83,17 +83,22 @@ def lrlab_suggestions(task: dict[str, Any], opt: dict[str, Any], seed: int) -> d
         seed,
         num_updates=budget,
     )
-    out: dict[str, Any] = {
+    return {
         "updates": rt.updates,
         "seconds": time.perf_counter() - t0,
         "curve": json.loads(rt.to_json()),
-        "suggestions": {},
+        "suggestions": read_rules(rt),
     }
+
+
+def read_rules(rt: RangeTestResult) -> dict[str, float | None]:
+    """Every lrlab rule read off one curve (re-read on each run: a rule change needs no sweep)."""
+    out: dict[str, float | None] = {}
     for rule in RULES:
         try:
-            out["suggestions"][f"lrlab:{rule}"] = rt.suggest(rule, resamples=0).lr
+            out[f"lrlab:{rule}"] = rt.suggest(rule, resamples=0).lr
         except ValueError:
-            out["suggestions"][f"lrlab:{rule}"] = None
+            out[f"lrlab:{rule}"] = None
     return out
 
 
@@ -131,6 +136,9 @@ def suggestions(
         if "lrlab" not in entry:
             entry["lrlab"] = lrlab_suggestions(task, opt, seed)
             path.write_text(json.dumps(cache, indent=1))
+        else:
+            curve = RangeTestResult.from_json(json.dumps(entry["lrlab"]["curve"]))
+            entry["lrlab"]["suggestions"] = read_rules(curve)
         if peers and "peers" not in entry:
             entry["peers"] = peer_runs(task, opt, seed)
             path.write_text(json.dumps(cache, indent=1))

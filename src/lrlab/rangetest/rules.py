@@ -13,6 +13,7 @@ is a factor of 1.2.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import NamedTuple
 
@@ -214,27 +215,133 @@ def smith_accuracy(
     )
 
 
-def lrlab_rule(
-    lrs: np.ndarray, losses: np.ndarray, bandwidth: float | None = None, divisor: float = 4.0
-) -> RuleOutput:
-    """lrlab's default: the LR at the smoothed loss minimum / ``divisor``, floored at the onset.
+class DivergenceTest:
+    """The sweep's stopping test, fed one loss at a time (pure, so a rule can replay it).
 
-    The minimum of a zero-lag smoothed curve is the sweep's most stable feature (the
-    steepest point moves with noise and smoothing lag); a short sweep's minimum sits near
-    the edge of stability of a whole training run, so the suggestion backs off from it.
-    ``divisor`` is calibrated by ``benchmarks/finder_regret.py``.
+    The loss is smoothed by a debiased EMA (``beta``, fastai's 0.98). The starting level
+    is the median of the first points, the noise the robust spread of point-to-point
+    differences; the sweep has diverged once the smoothed loss rises above
+    ``best + factor * max(start - best, 5 * noise)``, judged only after ``warm`` points.
+    """
+
+    SKIP = 3  # smoothed values too young to be the best level
+    NOISE_POINTS = 20  # raw losses the batch-to-batch noise is estimated from
+
+    def __init__(
+        self,
+        num_updates: int,
+        beta: float = 0.98,
+        factor: float = 1.0,
+        initial: float | None = None,
+    ) -> None:
+        self.beta, self.factor, self.initial = beta, factor, initial
+        self.warm = max(5, num_updates // 10)
+        self.losses: list[float] = []
+        self.fired = False
+        self._avg = 0.0
+        self._best = math.inf
+        self._noise = 0.0
+        self._start = math.inf
+
+    def update(self, loss: float) -> float:
+        """Record a finite loss; returns its smoothed value and sets `fired` on divergence."""
+        self.losses.append(loss)
+        self._avg = self.beta * self._avg + (1 - self.beta) * loss
+        n = len(self.losses)
+        smooth = self._avg / (1 - self.beta**n)
+        # The first smoothed values average one or two raw losses: too noisy to be the
+        # best level (the minimum of noisy values is biased low), so they do not count.
+        if n > self.SKIP:
+            self._best = min(self._best, smooth)
+        if n <= max(self.warm, self.NOISE_POINTS):
+            self._noise = _noise_scale(self.losses)
+            early = sorted([*([self.initial] if self.initial is not None else []), *self.losses])
+            self._start = early[len(early) // 2]  # the starting level: a median, not one sample
+        spread = max(self._start - self._best, 5 * self._noise, 1e-12 * max(1.0, abs(self._start)))
+        if n >= self.warm and smooth > self._best + self.factor * spread:
+            self.fired = True
+        return smooth
+
+
+def _noise_scale(values: list[float]) -> float:
+    """Robust standard deviation of point-to-point noise (MAD of first differences / sqrt 2)."""
+    if len(values) < 3:
+        return 0.0
+    diffs = sorted(abs(b - a) for a, b in itertools.pairwise(values))
+    return diffs[len(diffs) // 2] / 0.6745 / math.sqrt(2)
+
+
+def stop_index(
+    losses: np.ndarray, num_updates: int | None = None, initial: float | None = None
+) -> int:
+    """Index of the point where the sweep's divergence test fires, replayed on ``losses``.
+
+    Without divergence it is the last finite point (the sweep ran out at ``end_lr``, or
+    the next loss was not finite).
+    """
+    losses = np.asarray(losses, dtype=float)
+    test = DivergenceTest(num_updates or len(losses), initial=initial)
+    last = -1
+    for i, v in enumerate(losses):
+        if not math.isfinite(v):
+            break
+        last = i
+        test.update(float(v))
+        if test.fired:
+            break
+    if last < 0:
+        raise CurveError("no finite loss on the curve")
+    return last
+
+
+#: calibrated on benchmarks/finder_regret.py (docs/finder_regret.md)
+SGD_STOP_FRACTION = 0.2
+SGD_MIN_MULTIPLE = 10.0
+ADAPTIVE_MIN_MULTIPLE = 1.4
+
+
+def lrlab_rule(
+    lrs: np.ndarray,
+    losses: np.ndarray,
+    bandwidth: float | None = None,
+    *,
+    adaptive: bool = False,
+    stop_lr: float | None = None,
+) -> RuleOutput:
+    """lrlab's default, read off the smoothed loss minimum and the sweep's stopping point.
+
+    * SGD (``adaptive=False``): ``min(0.2 * stop, 10 * lr_min)``. Where momentum SGD
+      starts to diverge in a short sweep (``stop``, the LR where the divergence test
+      fires) tracks the edge of stability of a whole run far better than the loss
+      minimum does, which sits a decade or more below it on some tasks and right at it
+      on others; the cap at ten times the minimum guards a sweep that never diverged.
+    * Adaptive optimizers (Adam, RMSprop, Adagrad; ``adaptive=True``): ``1.4 * lr_min``.
+      Their per-parameter scaling makes the loss blow up abruptly just past the minimum,
+      so the minimum itself is the edge.
+
+    ``stop_lr`` defaults to the divergence test replayed on ``losses`` (`stop_index`).
+    The suggestion is floored at the onset of the descent. The constants are calibrated
+    by ``benchmarks/calibrate_finder.py`` on the eight task/optimizer combinations of
+    ``benchmarks/finder_regret.py``.
     """
     curve = prepare(lrs, losses, bandwidth)
     onset, i_min, _ = _descent(curve)
-    lr = float(curve.lrs[i_min]) / divisor
+    lr_min = float(curve.lrs[i_min])
+    if adaptive:
+        lr = ADAPTIVE_MIN_MULTIPLE * lr_min
+        reason = f"{ADAPTIVE_MIN_MULTIPLE:g} x the LR at the smoothed loss minimum (adaptive)"
+    else:
+        if stop_lr is None:
+            stop_lr = float(np.asarray(lrs, dtype=float)[stop_index(losses)])
+        lr = min(SGD_STOP_FRACTION * stop_lr, SGD_MIN_MULTIPLE * lr_min)
+        reason = (
+            f"min({SGD_STOP_FRACTION:g} x the LR where the sweep diverged, "
+            f"{SGD_MIN_MULTIPLE:g} x the LR at the smoothed loss minimum)"
+        )
     floor = float(curve.lrs[onset])
-    idx = int(np.searchsorted(curve.lrs, max(lr, floor)))
-    return RuleOutput(
-        max(lr, floor),
-        floor,
-        min(idx, len(curve.lrs) - 1),
-        f"LR at the smoothed loss minimum / {divisor:g}",
-    )
+    lr = max(lr, floor)
+    idx = int(np.searchsorted(curve.lrs, lr))
+    return RuleOutput(lr, floor, min(idx, len(curve.lrs) - 1), reason)
 
 
 def decades(a: float, b: float) -> float:

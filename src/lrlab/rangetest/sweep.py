@@ -17,7 +17,6 @@ read the loss. Both are here. What the peers get wrong and this loop does not:
 from __future__ import annotations
 
 import contextlib
-import itertools
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -27,13 +26,12 @@ import torch
 from torch import nn
 
 from lrlab.optim import HyperparamScheduler
-from lrlab.rangetest.result import RangeTestResult
+from lrlab.rangetest.result import RangeTestResult, is_adaptive
+from lrlab.rangetest.rules import DivergenceTest
 from lrlab.rangetest.snapshot import TrainingSnapshot, hooks_suspended
 from lrlab.schedules import Exponential, Linear, Schedule
 
 Progress = Callable[[int, int, float, float], None]
-_SKIP = 3  # smoothed values too young to be the best level
-_NOISE_POINTS = 20  # raw losses the batch-to-batch noise is estimated from
 _END = object()  # end of data (a batch may legitimately be None)
 
 
@@ -224,6 +222,7 @@ def range_test(
         skipped_steps=rec.skipped,
         seconds=time.perf_counter() - started,
         optimizer=type(optimizer).__name__,
+        adaptive=is_adaptive(optimizer),
     )
 
 
@@ -241,12 +240,7 @@ class _Recorder:
         self.initial: float | None = None
         self.reason: str | None = None
         self.skipped = 0
-        self._avg = 0.0
-        self._best = math.inf
-        self._noise = 0.0
-        self._start = math.inf
-        # Divergence is not judged before this many points: the smoothed curve needs them.
-        self._warm = max(5, n // 10)
+        self._test = DivergenceTest(n, beta, factor)
 
     @property
     def last_loss(self) -> float:
@@ -254,7 +248,7 @@ class _Recorder:
 
     def measured(self, t: int, loss: float, acc: float | None) -> None:
         if t == 0:
-            self.initial = loss
+            self.initial = self._test.initial = loss
             if not math.isfinite(loss):
                 self.reason = "non-finite loss"
             return
@@ -266,24 +260,8 @@ class _Recorder:
             self.smoothed.append(math.nan)
             self.reason = "non-finite loss"
             return
-        self._avg = self.beta * self._avg + (1 - self.beta) * loss
-        n = len(self.losses)
-        smooth = self._avg / (1 - self.beta**n)
-        self.smoothed.append(smooth)
-        # The first smoothed values are averages of one or two raw losses: too noisy to be
-        # the best level (the minimum of noisy values is biased low), so they do not count.
-        if n > _SKIP:
-            self._best = min(self._best, smooth)
-        if n <= max(self._warm, _NOISE_POINTS):
-            self._noise = _noise_scale(self.losses)
-            early = sorted([*([self.initial] if self.initial is not None else []), *self.losses])
-            self._start = early[len(early) // 2]  # the starting level: a median, not one sample
-        spread = max(self._start - self._best, 5 * self._noise, 1e-12 * max(1.0, abs(self._start)))
-        if (
-            self.stop
-            and len(self.losses) >= self._warm
-            and smooth > self._best + self.factor * spread
-        ):
+        self.smoothed.append(self._test.update(loss))
+        if self.stop and self._test.fired:
             self.reason = "diverged"
 
     def evaluation(self, t: int | None, metrics: Mapping[str, float]) -> None:
@@ -291,14 +269,6 @@ class _Recorder:
         self.val_losses.append(float(metrics["loss"]))
         acc = metrics.get("accuracy")
         self.val_accs.append(None if acc is None else float(acc))
-
-
-def _noise_scale(values: list[float]) -> float:
-    """Robust standard deviation of point-to-point noise (MAD of first differences / sqrt 2)."""
-    if len(values) < 3:
-        return 0.0
-    diffs = sorted(abs(b - a) for a, b in itertools.pairwise(values))
-    return diffs[len(diffs) // 2] / 0.6745 / math.sqrt(2)
 
 
 def _check_args(
