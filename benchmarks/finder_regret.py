@@ -159,6 +159,11 @@ def train(
     workers: int,
 ) -> dict[str, float]:
     """1cycle (Smith's, with cyclical momentum) at each LR for one seed; final val top-1 by LR."""
+    directory = root / f"seed{seed}"
+    if (directory / "study.db").exists():  # keep the LRs trained before (an older rule's picks)
+        store = StudyStore(directory / "study.db")
+        lrs = [*lrs, *(float(t.arm[3:]) for t in store.trials())]
+        store.close()
     arms, seen = [], set()
     for lr in lrs:
         key = _arm_name(lr)
@@ -177,7 +182,6 @@ def train(
             "arms": arms,
         }
     )
-    directory = root / f"seed{seed}"
     run_study(study, directory, executor=LocalExecutor(workers))  # adds new LRs, reuses the rest
     store = StudyStore(directory / "study.db")
     acc = {
