@@ -107,6 +107,16 @@ def candidates(rt: RangeTestResult) -> dict[str, float | None]:
             out[f"stop x{c:g}"] = stop * c
         for c in (3.0, 5.0, 10.0):
             out[f"min(stop x0.2, min x{c:g})"] = min(stop * 0.2, lr_min * c)
+        # where the smoothed loss has climbed back by a fraction of its drop: unlike the
+        # sweep's stop, it does not wait for an explosion when the loss only returns to chance
+        drop = float(np.max(curve.fit[: i_min + 1]) - curve.fit[i_min])
+        for f in (0.25, 0.5):
+            up = np.flatnonzero(curve.fit[i_min:] >= curve.fit[i_min] + f * drop)
+            rise = float(curve.lrs[i_min + int(up[0])] if up.size else curve.lrs[-1])
+            for c in (0.2, 0.33, 0.5):
+                out[f"rise{f:g} x{c:g}"] = rise * c
+            for c in (3.0, 10.0):
+                out[f"min(rise{f:g} x0.33, min x{c:g})"] = min(rise * 0.33, lr_min * c)
         out["geo(onset,min)"] = math.sqrt(lr_min * float(curve.lrs[onset]))
         out["geo(min,stop)"] = math.sqrt(lr_min * stop)
     except R.CurveError:
@@ -131,9 +141,19 @@ def main() -> None:
     parser.add_argument(
         "--results", type=Path, default=REPO / "benchmarks" / "results" / "finder_regret"
     )
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=3, help="seeds with trained grids")
+    parser.add_argument(
+        "--extra-seeds",
+        type=int,
+        default=5,
+        help="more sweeps (default design) scored on the seed-mean grid: how rules fare on "
+        "seeds they were not tuned on",
+    )
     args = parser.parse_args()
     seeds = list(range(args.seeds))
+    extra = list(range(args.seeds, args.seeds + args.extra_seeds))
+    # per (combo, rule) on the default design: regret of every seed, grid and extra
+    per_seed: dict[str, dict[str, list[float]]] = {}
     cache_path = args.results / "calibration_sweeps.json"
     cache: dict[str, Any] = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     # scores[combo][design][rule] = mean regret (pp) over seeds, from interpolated grids
@@ -149,17 +169,28 @@ def main() -> None:
                 statistics.mean(np.interp(x, grids[s][0], grids[s][1]) for s in seeds)
                 for x in grids[seeds[0]][0]
             )
+            mean_grid = (
+                grids[seeds[0]][0],
+                np.mean([np.interp(grids[seeds[0]][0], *grids[s]) for s in seeds], axis=0),
+            )
             scores[combo] = {}
+            per_seed[combo] = {}
             for dname, design in DESIGNS.items():
                 per_rule: dict[str, list[float]] = {}
-                for s in seeds:
+                default = dname == next(iter(DESIGNS))
+                for s in seeds + (extra if default else []):
                     key = f"{combo}/{dname}/{s}"
                     if key not in cache:
                         cache[key] = json.loads(sweep(task, opt, s, design).to_json())
                         cache_path.write_text(json.dumps(cache))
                     rt = RangeTestResult.from_json(json.dumps(cache[key]))
                     for rule, lr in candidates(rt).items():
-                        per_rule.setdefault(rule, []).append(accuracy_at(grids[s], lr))
+                        if s in grids:
+                            per_rule.setdefault(rule, []).append(accuracy_at(grids[s], lr))
+                        if default:
+                            per_seed[combo].setdefault(rule, []).append(
+                                100 * (best - accuracy_at(mean_grid, lr))
+                            )
                 scores[combo][dname] = {
                     r: 100 * (best - statistics.mean(a))
                     for r, a in per_rule.items()
@@ -215,6 +246,25 @@ def main() -> None:
             print(
                 f"  {family:<6} {p[1]:<26} mean {statistics.mean(vals):5.2f} worst "
                 f"{max(vals):5.2f}  " + " ".join(f"{v:5.2f}" for v in vals)
+            )
+
+    print(
+        f"\nper optimizer family, {len(seeds) + len(extra)} seeds per combination scored on the "
+        "seed-mean grid: mean regret, and how many (combination, seed) runs lose > 5 pp"
+    )
+    for family in sorted({c.split("/")[1] for c in combos}):
+        fam = [c for c in combos if c.split("/")[1] == family]
+        rules = set.intersection(*(set(per_seed[c]) for c in fam))
+        n = len(seeds) + len(extra)
+        full = [r for r in rules if all(len(per_seed[c][r]) == n for c in fam)]
+        ranked = sorted(full, key=lambda r: statistics.mean(v for c in fam for v in per_seed[c][r]))
+        for r in ranked[:40]:
+            vals = [v for c in fam for v in per_seed[c][r]]
+            fails = sum(v > 5 for v in vals)
+            print(
+                f"  {family:<6} {r:<28} mean {statistics.mean(vals):5.2f} worst {max(vals):6.2f} "
+                f"fails {fails}/{len(vals)}  per combo "
+                + " ".join(f"{statistics.mean(per_seed[c][r]):5.2f}" for c in fam)
             )
 
 

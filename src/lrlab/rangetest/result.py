@@ -16,8 +16,7 @@ from lrlab.rangetest import rules as R
 
 #: rule name -> (function, what it reads). "lrlab" is the default.
 RULES: dict[str, str] = {
-    "lrlab": "SGD: min(0.2 x where the sweep diverged, 10 x the smoothed loss minimum); "
-    "adaptive optimizers: 1.4 x the minimum (calibrated on finder_regret)",
+    "lrlab": "1.4 x the LR at the zero-lag smoothed loss minimum (calibrated on finder_regret)",
     "steepest": "steepest descent of the smoothed loss per decade, before the minimum",
     "smith_loss": "Smith: base where the loss starts to fall, max where it stops",
     "smith_accuracy": "Smith: base where accuracy starts to rise, max where it stops",
@@ -27,35 +26,6 @@ RULES: dict[str, str] = {
     "steep": "fastai steep",
 }
 SCHEDULES = ("one_cycle", "clr", "constant")
-
-# Optimizers that scale each parameter's step by its own gradient statistics.
-_ADAPTIVE = {
-    "Adam",
-    "AdamW",
-    "Adamax",
-    "NAdam",
-    "RAdam",
-    "RMSprop",
-    "Adagrad",
-    "Adadelta",
-    "SparseAdam",
-    "Adafactor",
-    "LBFGS",
-    "AdamWScheduleFree",
-    "RAdamScheduleFree",
-    "Prodigy",
-}
-
-
-def is_adaptive(optimizer: Any) -> bool:
-    """True for optimizers with per-parameter step scaling (Adam's ``betas``, RMSprop, ...).
-
-    A wrapper (LARS, LARC) is judged by the optimizer it wraps.
-    """
-    inner = getattr(optimizer, "optimizer", optimizer)
-    if type(inner).__name__ in _ADAPTIVE:
-        return True
-    return any("betas" in g for g in getattr(inner, "param_groups", ()))
 
 
 @dataclass(frozen=True)
@@ -114,7 +84,6 @@ class RangeTestResult:
     skipped_steps: int = 0
     seconds: float = 0.0
     optimizer: str = ""
-    adaptive: bool | None = None  # None: judged from `optimizer`'s name
 
     # ------------------------------------------------------------------ suggestions
     def suggest(self, rule: str = "lrlab", *, resamples: int = 200, seed: int = 0) -> Suggestion:
@@ -183,16 +152,8 @@ class RangeTestResult:
             return R.smith_accuracy, acc_lrs, accs
         losses = np.asarray(self.losses, dtype=float)
         n = self.num_updates
-        adaptive = self.adaptive if self.adaptive is not None else self.optimizer in _ADAPTIVE
-        stop_lr: float | None = None
-        if not adaptive and len(losses):
-            try:
-                i = R.stop_index(losses, n, self.initial_loss)
-                stop_lr = float(lrs[i])
-            except R.CurveError:
-                pass
         fns: dict[str, Callable[..., R.RuleOutput]] = {
-            "lrlab": lambda a, b: R.lrlab_rule(a, b, adaptive=adaptive, stop_lr=stop_lr),
+            "lrlab": R.lrlab_rule,
             "steepest": R.steepest,
             "smith_loss": R.smith_loss,
             "valley": lambda a, b: R.fastai_valley(a, b, n),

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from lrlab.optim import HyperparamScheduler
-from lrlab.rangetest.result import RangeTestResult, is_adaptive
+from lrlab.rangetest.result import RangeTestResult
 from lrlab.rangetest.rules import DivergenceTest
 from lrlab.rangetest.snapshot import TrainingSnapshot, hooks_suspended
 from lrlab.schedules import Exponential, Linear, Schedule
@@ -222,7 +222,6 @@ def range_test(
         skipped_steps=rec.skipped,
         seconds=time.perf_counter() - started,
         optimizer=type(optimizer).__name__,
-        adaptive=is_adaptive(optimizer),
     )
 
 
