@@ -6,10 +6,12 @@ optimizer and batches (cheap: one sweep each, cached), reads candidate rules off
 and estimates each suggestion's accuracy by interpolating that seed's grid in log-LR.
 The choice is made leave-one-task-out: for each task, the design and rule are picked on
 the other tasks and scored on the held-out one, so the reported regret is not the
-regret of a rule tuned on the task it is scored on. The winner still has to be trained
-for real by ``finder_regret.py``; this only narrows the search.
+regret of a rule tuned on the task it is scored on. ``--extra-seeds`` sweeps more seeds
+than the grids were trained on and scores them on the seed-mean grid: a rule that only fits
+the three grid seeds shows up there (count of seeds losing more than 5 pp). The winner
+still has to be trained for real by ``finder_regret.py``; this only narrows the search.
 
-    python benchmarks/calibrate_finder.py [--results benchmarks/results/finder_regret]
+    python benchmarks/calibrate_finder.py [--results DIR] [--seeds 3] [--extra-seeds 5]
 """
 
 from __future__ import annotations
