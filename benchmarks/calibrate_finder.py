@@ -223,8 +223,8 @@ def main() -> None:
     for c in combos:
         print(f"  {c:<20}" + "".join(f"{scores[c][p[0]].get(p[1], 100.0):22.2f}" for p in top))
 
-    # The optimizer family may call for its own multiplier (adaptive methods tolerate less
-    # above the loss minimum than SGD): pick a rule per family, leave-one-out again.
+    # Does the optimizer family call for its own rule? Pick a rule per family, leave-one-out
+    # again (needs at least two combinations per family).
     print("\nper optimizer family, the default sweep, leave-one-out:")
     default = [p for p in pairs if p[0] == next(iter(DESIGNS))]
     held = []

@@ -139,6 +139,7 @@ def suggestions(
         else:
             curve = RangeTestResult.from_json(json.dumps(entry["lrlab"]["curve"]))
             entry["lrlab"]["suggestions"] = read_rules(curve)
+            path.write_text(json.dumps(cache, indent=1))
         if peers and "peers" not in entry:
             entry["peers"] = peer_runs(task, opt, seed)
             path.write_text(json.dumps(cache, indent=1))
@@ -316,7 +317,7 @@ def summary(results: list[dict[str, Any]]) -> str:
 READING = """\
 Each finder reads a max_lr off its own range test (the peers are the real PyPI packages at
 their defaults); 1cycle with cyclical momentum then trains at that max_lr on the same seeds.
-Regret is the oracle's accuracy (the best of a 12-point LR grid, mean over seeds) minus the
+Regret is the oracle's accuracy (the best point of the LR grid, mean over seeds) minus the
 finder's; it is negative where a finder's LR beats every grid point.
 
 How far to trust `lrlab:lrlab`: its one constant (1.4 x the LR at the zero-lag smoothed

@@ -63,6 +63,28 @@ def test_each_loss_is_paired_with_the_lr_that_produced_it() -> None:
     assert model.w.item() == 10.0 and opt.param_groups[0]["lr"] == 0.5  # restored
 
 
+@pytest.mark.parametrize("stop", [True, False])
+def test_stop_on_divergence_false_records_the_whole_blow_up(stop: bool) -> None:
+    values = iter([1.0] * 10 + [10.0 * 2**k for k in range(30)])
+    model = Probe()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    r = range_test(
+        model,
+        opt,
+        [None],
+        step=lambda _: model.w * 0.0 + next(values),
+        num_updates=30,
+        start_lr=1e-4,
+        end_lr=1.0,
+        stop_on_divergence=stop,
+    )
+    # the first loss is the initial one; the jump is recorded as losses[9]
+    if stop:
+        assert r.stop_reason == "diverged" and r.updates == 10
+    else:
+        assert r.stop_reason == "completed" and r.updates == 30 and r.losses[-1] == 10.0 * 2**20
+
+
 def test_state_and_rng_are_restored_exactly_also_when_the_step_raises() -> None:
     torch.manual_seed(0)
     model = torch.nn.Sequential(
@@ -330,12 +352,37 @@ def test_rules_on_an_analytic_curve() -> None:
     sm = R.smith_loss(lrs, y)
     assert -2.0 < math.log10(sm.lr) < -0.5  # the minimum sits between the drop and the blow-up
     assert sm.low is not None and -4.0 < math.log10(sm.low) < -3.2  # 10% of the drop
-    assert R.lrlab_rule(lrs, y).lr == pytest.approx(1.4 * sm.lr)
+    out = R.lrlab_rule(lrs, y)
+    assert out.lr == pytest.approx(1.4 * sm.lr) and out.low == sm.low
+    assert lrs[out.position - 1] < out.lr <= lrs[out.position]  # the first ladder LR >= it
     assert R.lrlab_rule(lrs, y, multiple=0.5).lr == pytest.approx(0.5 * sm.lr)
     # floored at the onset: a tiny multiple cannot push the suggestion below the descent
     assert R.lrlab_rule(lrs, y, multiple=1e-6).lr == pytest.approx(sm.low)
     fa_min = R.fastai_minimum(lrs, y)
     assert fa_min.lr == pytest.approx(lrs[10 + np.argmin(R.ema(y)[10:-5])] / 10)
+
+
+def test_divergence_test_by_hand() -> None:
+    # flat at 1.0 (no noise: spread is the 1e-12 floor), then a jump to 1000: the debiased
+    # EMA after 31 points is 1 + 999 x 0.02 / (1 - 0.98**31) = 38.1, far above best + spread
+    t = R.DivergenceTest(num_updates=30)
+    for _ in range(30):
+        assert t.update(1.0) == pytest.approx(1.0) and not t.fired
+    assert t.update(1000.0) == pytest.approx(1 + 999 * 0.02 / (1 - 0.98**31))
+    assert t.fired
+    # not judged before the warm-th point, max(5, n // 10): the jump at point 7 fires at once
+    # with n = 30, only at point 10 with n = 100
+    for n, expected in ((30, 7), (100, 10)):
+        t = R.DivergenceTest(num_updates=n)
+        fired = [(t.update(1.0 if i < 7 else 1000.0), t.fired)[1] for i in range(1, 15)]
+        assert fired.index(True) + 1 == expected
+    # the spread: start (median of the first points, initial loss included) minus best;
+    # a rise to best + 0.9 x spread does not fire, with factor=0.5 it does
+    for factor, fires in ((1.0, False), (0.5, True)):
+        t = R.DivergenceTest(num_updates=100, beta=0.0, factor=factor, initial=2.0)
+        for v in [2.0] * 20 + [1.0] * 20 + [1.9]:
+            t.update(v)
+        assert t.fired is fires
 
 
 def test_fastai_steep_and_valley_by_hand() -> None:

@@ -16,7 +16,7 @@ from lrlab.rangetest import rules as R
 
 #: rule name -> (function, what it reads). "lrlab" is the default.
 RULES: dict[str, str] = {
-    "lrlab": "1.4 x the LR at the zero-lag smoothed loss minimum (calibrated on finder_regret)",
+    "lrlab": "1.4 x the LR at the zero-lag smoothed loss minimum",
     "steepest": "steepest descent of the smoothed loss per decade, before the minimum",
     "smith_loss": "Smith: base where the loss starts to fall, max where it stops",
     "smith_accuracy": "Smith: base where accuracy starts to rise, max where it stops",

@@ -216,12 +216,12 @@ def smith_accuracy(
 
 
 class DivergenceTest:
-    """The sweep's stopping test, fed one loss at a time (pure, so a rule can replay it).
+    """The sweep's stopping test, fed one finite loss at a time (pure: no torch, no sweep).
 
     The loss is smoothed by a debiased EMA (``beta``, fastai's 0.98). The starting level
     is the median of the first points, the noise the robust spread of point-to-point
     differences; the sweep has diverged once the smoothed loss rises above
-    ``best + factor * max(start - best, 5 * noise)``, judged only after ``warm`` points.
+    ``best + factor * max(start - best, 5 * noise)``, judged from the ``warm``-th point on.
     """
 
     SKIP = 3  # smoothed values too young to be the best level

@@ -229,7 +229,7 @@ class _Recorder:
     """Losses paired with their LR index, EMA smoothing and the divergence test."""
 
     def __init__(self, n: int, beta: float, factor: float, stop: bool) -> None:
-        self.n, self.beta, self.factor, self.stop = n, beta, factor, stop
+        self.stop = stop
         self.losses: list[float] = []
         self.smoothed: list[float] = []
         self.accuracies: list[float | None] = []
