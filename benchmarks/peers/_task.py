@@ -19,10 +19,11 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import torch
-from lrlab.data import batches, load_dataset
-from lrlab.models import build_model
 from torch import nn
 from torch.utils.data import DataLoader, IterableDataset
+
+from lrlab.data import batches, load_dataset
+from lrlab.models import build_model
 
 
 class EpochBatches(IterableDataset):
