@@ -123,3 +123,20 @@ def test_search_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
         )
     with pytest.raises(ValueError, match=r"search\.arm=.x. is not an arm"):
         parse_study({**STUDY, "search": {"arm": "x", "space": {"max_lr": {"low": 1, "high": 2}}}})
+
+
+def test_parallel_workers_sample_apart(tmp_path: Path) -> None:
+    # Workers seeded alike proposed the same start-up points, trained the same config and
+    # raced on its checkpoint directory; each worker now seeds TPE with seed + its index.
+    from lrlab.study.search import _study, _suggest
+
+    study = parse_study(STUDY)
+    assert study.search is not None
+    space = study.search.space
+
+    def first(worker: int, d: str) -> dict[str, object]:
+        trial = _study(study, tmp_path / d, None, worker).ask()
+        return {n: _suggest(trial, n, r) for n, r in space.items()}
+
+    assert first(0, "a") == first(0, "b")  # deterministic per worker
+    assert first(0, "c")["max_lr"] != first(1, "d")["max_lr"]

@@ -90,7 +90,12 @@ def _storage(directory: Path, url: str | None) -> Any:
     return optuna.storages.JournalStorage(JournalFileBackend(str(directory / "journal.log")))
 
 
-def _study(study: StudyConfig, directory: Path, storage_url: str | None) -> Any:
+def _study(study: StudyConfig, directory: Path, storage_url: str | None, worker: int = 0) -> Any:
+    """The Optuna study; each worker samples with its own seed (``search.seed + worker``).
+
+    Workers seeded alike would propose the same random start-up points, train identical
+    configurations and race on their shared checkpoint directory.
+    """
     import optuna
 
     assert study.search is not None
@@ -101,7 +106,7 @@ def _study(study: StudyConfig, directory: Path, storage_url: str | None) -> Any:
         storage=_storage(directory, storage_url),
         load_if_exists=True,
         direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=study.search.seed),
+        sampler=optuna.samplers.TPESampler(seed=study.search.seed + worker),
         pruner=optuna.pruners.HyperbandPruner(
             min_resource=study.search.min_epochs,
             max_resource=epochs,
@@ -170,7 +175,11 @@ def _orphaned(trial: Any) -> bool:
 
 
 def _worker(
-    study_dict: dict[str, Any], directory: str, storage_url: str | None, n_trials: int
+    study_dict: dict[str, Any],
+    directory: str,
+    storage_url: str | None,
+    n_trials: int,
+    worker: int = 0,
 ) -> None:
     import optuna
     from optuna.study import MaxTrialsCallback
@@ -178,7 +187,7 @@ def _worker(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = parse_study(study_dict)
-    opt = _study(study, Path(directory), storage_url)
+    opt = _study(study, Path(directory), storage_url, worker)
     counted = (TrialState.COMPLETE, TrialState.PRUNED)
     if len(opt.get_trials(deepcopy=False, states=counted)) >= n_trials:
         return  # a resumed search that already has its trials
@@ -216,7 +225,7 @@ def run_search(
         _worker(*args)
     else:
         ctx = mp.get_context("spawn")
-        procs = [ctx.Process(target=_worker, args=args) for _ in range(workers)]
+        procs = [ctx.Process(target=_worker, args=(*args, i)) for i in range(workers)]
         for p in procs:
             p.start()
         for p in procs:
