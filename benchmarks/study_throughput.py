@@ -8,7 +8,7 @@ start-up, data loading and store writes included). Printed: trials per minute, t
 2-worker speed-up, and Ray's overhead against local at the same worker count.
 Targets: 2 local workers >= 1.7x one worker on 2 cores; Ray within 15% of local.
 
-    python benchmarks/study_throughput.py [--trials 8] [--epochs 6] [--no-ray]
+    python benchmarks/study_throughput.py [--trials 8] [--epochs 60] [--no-ray]
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def ray_cluster() -> tuple[str, Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=8)
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--no-ray", action="store_true")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
