@@ -197,7 +197,9 @@ def _early_reading(
         f"{mean_ci(final[a]).mean:.1f}%"
         for a in by_final
     ]
-    agreement = "agrees" if same or tied else "disagrees"
+    # Different winners whose final accuracies cannot be told apart: the early reading
+    # neither confirmed nor refuted, so the verdict is open rather than "agrees".
+    agreement = "agrees" if same else ("inconclusive" if tied else "disagrees")
     return answer, agreement, lines
 
 
