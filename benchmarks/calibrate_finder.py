@@ -25,21 +25,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.finder_regret import OPTIMIZERS, TASKS, sweep_budget  # noqa: E402
+from benchmarks.finder_regret import OPTIMIZERS, TASKS, sweep  # noqa: E402
 
-from lrlab.data import load_dataset  # noqa: E402
-from lrlab.models import build_model  # noqa: E402
-from lrlab.optim import param_groups  # noqa: E402
 from lrlab.rangetest import RangeTestResult  # noqa: E402
 from lrlab.rangetest import rules as R  # noqa: E402
 from lrlab.study import StudyStore  # noqa: E402
-from lrlab.study.find import sweep_task  # noqa: E402
-from lrlab.study.optimizers import make_optimizer  # noqa: E402
 
 DESIGNS: dict[str, dict[str, Any]] = {
     "fast 1e-7..10": {"start_lr": 1e-7, "end_lr": 10.0},
@@ -68,31 +62,6 @@ def accuracy_at(curve: tuple[np.ndarray, np.ndarray], lr: float | None) -> float
         return 0.1
     x, y = curve
     return float(np.interp(math.log10(lr), x, y, left=y[0], right=min(y[-1], 0.1)))
-
-
-def sweep(
-    task: dict[str, Any], opt: dict[str, Any], seed: int, design: dict[str, Any]
-) -> RangeTestResult:
-    torch.set_num_threads(1)
-    ds = load_dataset(task["data"])
-    torch.manual_seed(seed)
-    model = build_model(task["model"], ds.input_shape, ds.num_classes)
-    optimizer = make_optimizer(
-        {"nesterov": False, "betas": (0.9, 0.999), **opt},
-        param_groups(model, weight_decay=opt["weight_decay"]),
-    )
-    return sweep_task(
-        model,
-        optimizer,
-        ds.x_train,
-        ds.y_train,
-        ds.x_test,
-        ds.y_test,
-        task["batch_size"],
-        seed,
-        num_updates=sweep_budget(task, ds.n_train),
-        **design,
-    )
 
 
 def candidates(rt: RangeTestResult) -> dict[str, float | None]:
@@ -183,7 +152,7 @@ def main() -> None:
                 for s in seeds + (extra if default else []):
                     key = f"{combo}/{dname}/{s}"
                     if key not in cache:
-                        cache[key] = json.loads(sweep(task, opt, s, design).to_json())
+                        cache[key] = json.loads(sweep(task, opt, s, **design).to_json())
                         cache_path.write_text(json.dumps(cache))
                     rt = RangeTestResult.from_json(json.dumps(cache[key]))
                     for rule, lr in candidates(rt).items():

@@ -62,17 +62,16 @@ def sweep_budget(task: dict[str, Any], n_train: int) -> int:
     return int(min(100, max(ipe, 0.1 * ipe * task["epochs"])))
 
 
-def lrlab_suggestions(task: dict[str, Any], opt: dict[str, Any], seed: int) -> dict[str, Any]:
-    """Every lrlab rule on one sweep, with the model, optimizer and batches a trial uses."""
+def sweep(task: dict[str, Any], opt: dict[str, Any], seed: int, **design: Any) -> RangeTestResult:
+    """lrlab's range test with the model, optimizer and batches a trial uses (``design``:
+    range_test arguments such as start_lr and end_lr)."""
     torch.set_num_threads(1)
     ds = load_dataset(task["data"])
     torch.manual_seed(seed)
     model = build_model(task["model"], ds.input_shape, ds.num_classes)
     groups = param_groups(model, weight_decay=opt["weight_decay"])
     optimizer = make_optimizer({"nesterov": False, "betas": (0.9, 0.999), **opt}, groups)
-    budget = sweep_budget(task, ds.n_train)
-    t0 = time.perf_counter()
-    rt = sweep_task(
+    return sweep_task(
         model,
         optimizer,
         ds.x_train,
@@ -81,8 +80,15 @@ def lrlab_suggestions(task: dict[str, Any], opt: dict[str, Any], seed: int) -> d
         ds.y_test,
         task["batch_size"],
         seed,
-        num_updates=budget,
+        num_updates=sweep_budget(task, ds.n_train),
+        **design,
     )
+
+
+def lrlab_suggestions(task: dict[str, Any], opt: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Every lrlab rule on one sweep, with the model, optimizer and batches a trial uses."""
+    t0 = time.perf_counter()
+    rt = sweep(task, opt, seed)
     return {
         "updates": rt.updates,
         "seconds": time.perf_counter() - t0,
