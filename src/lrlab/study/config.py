@@ -19,73 +19,66 @@ a spec string (``"one_cycle(max_lr=0.4)"``) or a table (``{kind = "one_cycle", m
 from __future__ import annotations
 
 import copy
-import math
-import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from lrlab.study.arm_config import (
+    ArmConfig,
+    FreezeConfig,
+    FreezeEventConfig,
+    LarsConfig,
+    LayerwiseConfig,
+    MomentumRange,
+    OptimizerConfig,
+    RangeTestConfig,
+)
+from lrlab.study.config_fields import (
+    EPOCHS,
+    OPTIMIZERS,
+    SHARE,
+    Count,
+    ScheduleSpec,
+    Strict,
+    check_count,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-OPTIMIZERS = ("sgd", "adam", "adamw", "schedulefree_sgd", "schedulefree_adamw", "prodigy")
-EPOCHS = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*epochs?\s*$")
-SHARE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*%\s*$")  # a share of the run's updates
 
-ScheduleSpec = str | dict[str, Any]
-Count = int | str  # updates, "N epochs", or "N%" of the run
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _check_count(value: Any, name: str) -> Any:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be an integer number of updates or 'N epochs'")
-    if isinstance(value, int):
-        if value < 0:
-            raise ValueError(f"{name} must be >= 0")
-        return value
-    if isinstance(value, str) and (EPOCHS.match(value) or SHARE.match(value)):
-        return value
-    raise ValueError(
-        f"{name}={value!r}: expected an integer number of updates, 'N epochs' or 'N%' of the run"
-    )
-
-
-def _check_schedule(value: Any) -> Any:
-    """Check a schedule spec's syntax, family and parameter names (values come per trial)."""
-    import dataclasses
-
-    from lrlab.schedules import schedule_class, spec_to_dict
-
-    if isinstance(value, dict) and "kind" not in value:
-        raise ValueError("a schedule table needs kind = '<family>', e.g. kind = 'one_cycle'")
-    if not isinstance(value, (str, dict)):
-        raise ValueError(f"expected a schedule spec string or table, got {type(value).__name__}")
-
-    def names(d: dict[str, Any]) -> None:
-        allowed = {f.name for f in dataclasses.fields(schedule_class(str(d["kind"])))}
-        unknown = sorted(set(d) - allowed - {"kind"})
-        if unknown:
-            raise ValueError(
-                f"{d['kind']}: unknown parameter(s) {', '.join(unknown)}; "
-                f"allowed: {', '.join(sorted(allowed))}"
-            )
-        for v in d.values():
-            if isinstance(v, dict) and "kind" in v:
-                names(v)
-
-    names(spec_to_dict(value))
-    return value
+__all__ = [
+    "EPOCHS",
+    "OPTIMIZERS",
+    "SHARE",
+    "AnalysisConfig",
+    "ArmConfig",
+    "Count",
+    "FreezeConfig",
+    "FreezeEventConfig",
+    "GroupsConfig",
+    "LarsConfig",
+    "LayerwiseConfig",
+    "MomentumRange",
+    "OptimizerConfig",
+    "RangeTestConfig",
+    "ScheduleSpec",
+    "SearchConfig",
+    "SearchRange",
+    "StudyConfig",
+    "TaskConfig",
+    "format_validation_error",
+    "load_study",
+    "parse_study",
+    "presets_of",
+]
 
 
-class GroupsConfig(_Strict):
+class GroupsConfig(Strict):
     """How parameters are grouped for layer-wise methods and logging."""
 
     by: Literal["depth", "blocks"] = "depth"
@@ -100,7 +93,7 @@ class GroupsConfig(_Strict):
         return self
 
 
-class TaskConfig(_Strict):
+class TaskConfig(Strict):
     """What is trained on what, and how it is evaluated."""
 
     data: str
@@ -142,216 +135,10 @@ class TaskConfig(_Strict):
     @field_validator("eval_every", "instrument_every")
     @classmethod
     def _counts(cls, v: Any, info: Any) -> Any:
-        return None if v is None else _check_count(v, info.field_name)
+        return None if v is None else check_count(v, info.field_name)
 
 
-class OptimizerConfig(_Strict):
-    """The torch optimizer every arm starts from (an arm may override it)."""
-
-    name: str = "sgd"
-    lr: Annotated[float, Field(gt=0)] = 0.1
-    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9
-    nesterov: bool = False
-    betas: tuple[float, float] = (0.9, 0.999)
-    weight_decay: Annotated[float, Field(ge=0)] = 0.0
-    no_decay_bias_norm: bool = True
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if v not in OPTIMIZERS:
-            raise ValueError(
-                f"name={v!r} is not an optimizer; expected one of {', '.join(OPTIMIZERS)}"
-            )
-        return v
-
-
-class RangeTestConfig(_Strict):
-    """Run a range test at the start of each trial and take the LR bounds from it."""
-
-    rule: str = "lrlab"
-    schedule: Literal["one_cycle", "clr", "constant"] | None = None
-    start_lr: Annotated[float, Field(gt=0)] = 1e-7
-    end_lr: Annotated[float, Field(gt=0)] = 10.0
-    num_updates: Annotated[int, Field(ge=10)] = 100
-    mode: Literal["exp", "linear"] = "exp"
-    epochs_per_step: Annotated[float, Field(gt=0)] = 4.0
-
-    @field_validator("rule")
-    @classmethod
-    def _rule(cls, v: str) -> str:
-        from lrlab.rangetest import RULES
-
-        if v not in RULES:
-            raise ValueError(
-                f"rule={v!r} is not a range-test rule; expected one of {', '.join(RULES)}"
-            )
-        return v
-
-    @model_validator(mode="after")
-    def _range(self) -> RangeTestConfig:
-        if self.end_lr <= self.start_lr:
-            raise ValueError(f"end_lr={self.end_lr} must be > start_lr={self.start_lr}")
-        return self
-
-
-class LayerwiseConfig(_Strict):
-    """A layer-wise policy (see `lrlab.optim.llr` and `lrlab.optim.AutoLLR`)."""
-
-    policy: Literal["fixed", "interpolate", "cyclical", "override", "auto"]
-    multipliers: dict[str, float] | None = None
-    first: Annotated[float, Field(gt=0)] | None = None
-    last: Annotated[float, Field(gt=0)] | None = None
-    geometric: bool = True
-    multiplier: ScheduleSpec | None = None
-    offset: Count | None = None
-    blocks: list[str] | None = None
-    lr: ScheduleSpec | None = None
-    beta: Annotated[float, Field(ge=0, lt=1)] = 0.9
-    warmup: Annotated[int, Field(ge=1)] = 10
-    min_scale: Annotated[float, Field(gt=0, le=1)] = 0.1
-    max_scale: Annotated[float, Field(ge=1)] = 10.0
-    variant: Literal["norm_change", "secant"] = "norm_change"
-
-    @model_validator(mode="after")
-    def _needs(self) -> LayerwiseConfig:
-        need = {
-            "fixed": ("multipliers",),
-            "interpolate": ("first", "last"),
-            "cyclical": ("multiplier", "offset"),
-            "override": ("blocks", "lr"),
-            "auto": (),
-        }
-        missing = [k for k in need[self.policy] if getattr(self, k) is None]
-        if missing:
-            raise ValueError(f"policy = '{self.policy}' needs {', '.join(missing)}")
-        for key in ("multiplier", "lr"):
-            if getattr(self, key) is not None:
-                _check_schedule(getattr(self, key))
-        if self.offset is not None:
-            _check_count(self.offset, "offset")
-        return self
-
-
-class LarsConfig(_Strict):
-    trust_coefficient: Annotated[float, Field(gt=0)] = 1e-3
-    eps: Annotated[float, Field(ge=0)] = 1e-8
-    mode: Literal["scale", "clip"] = "scale"
-    exclude: Literal["no_decay", "none"] = "no_decay"
-
-
-class FreezeEventConfig(_Strict):
-    at: Annotated[int, Field(ge=0)] | str
-    action: Literal["freeze", "unfreeze"]
-    blocks: list[str]
-    except_blocks: list[str] = Field(default_factory=list)
-    unit: Literal["epoch", "update"] = "epoch"
-    lr_scale: Annotated[float, Field(ge=0)] | None = None
-
-    @field_validator("at")
-    @classmethod
-    def _at(cls, v: Any) -> Any:
-        return _check_count(v, "at")
-
-
-class FreezeConfig(_Strict):
-    events: list[FreezeEventConfig]
-    optimizer_state: Literal["keep", "drop"] = "keep"
-    freeze_bn_stats: bool = True
-
-
-class MomentumRange(_Strict):
-    """Cyclical momentum mirrored on the LR between these values."""
-
-    low: Annotated[float, Field(ge=0, lt=1)] = 0.85
-    high: Annotated[float, Field(ge=0, lt=1)] = 0.95
-
-    @model_validator(mode="after")
-    def _order(self) -> MomentumRange:
-        if not self.high > self.low:
-            raise ValueError(f"low={self.low} and high={self.high}: expected low < high")
-        return self
-
-
-class ArmConfig(_Strict):
-    """One way of training; every arm runs with every seed."""
-
-    name: Annotated[str, Field(min_length=1, max_length=80)]
-    lr: ScheduleSpec
-    momentum: float | Literal["cyclical"] | MomentumRange | ScheduleSpec | None = None
-    weight_decay: float | ScheduleSpec | None = None
-    range_test: RangeTestConfig | None = None
-    layerwise: LayerwiseConfig | None = None
-    lars: LarsConfig | None = None
-    freeze: FreezeConfig | None = None
-    optimizer: OptimizerConfig | None = None
-    epochs: Annotated[int, Field(ge=1)] | None = None
-    batch_size: Annotated[int, Field(ge=1)] | None = None
-    snapshots: bool = False
-    torch_scheduler: Literal["OneCycleLR"] | None = None
-
-    @field_validator("lr")
-    @classmethod
-    def _lr(cls, v: Any) -> Any:
-        return _check_schedule(v)
-
-    @model_validator(mode="after")
-    def _torch_scheduler(self) -> ArmConfig:
-        if self.torch_scheduler is not None and (self.layerwise or self.momentum is not None):
-            raise ValueError(
-                "@torch_scheduler: PyTorch's OneCycleLR sets the LR and momentum of every group "
-                "itself; it cannot be combined with layerwise or momentum"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _buildable(self) -> ArmConfig:
-        """Build the schedules once with a stand-in trial, so a bad value fails at load time."""
-        from lrlab.study.resolve import materialize
-
-        bounds = {"base_lr": 0.01, "max_lr": 0.1, "step_size": 100} if self.range_test else None
-        specs = [("lr", self.lr)] + [
-            (k, v)
-            for k, v in (("momentum", self.momentum), ("weight_decay", self.weight_decay))
-            if (isinstance(v, dict) and "kind" in v) or (isinstance(v, str) and v != "cyclical")
-        ]
-        for key, spec in specs:
-            try:
-                built = materialize(
-                    spec, total=10_000, iters_per_epoch=100, bounds=bounds if key == "lr" else None
-                )
-                if key == "lr" and (
-                    self.momentum == "cyclical" or isinstance(self.momentum, MomentumRange)
-                ):
-                    from lrlab.schedules import cyclical_momentum
-
-                    key = "momentum"
-                    if isinstance(self.momentum, MomentumRange):
-                        cyclical_momentum(built, low=self.momentum.low, high=self.momentum.high)
-                    else:
-                        cyclical_momentum(built)
-            except ValueError as e:
-                hint = (
-                    " (give it, or add range_test = {} to read it off a range test)"
-                    if ("missing required" in str(e) and key == "lr" and not self.range_test)
-                    else ""
-                )
-                raise ValueError(f"@{key}: {e}{hint}") from None
-        return self
-
-    @field_validator("momentum", "weight_decay")
-    @classmethod
-    def _sched_or_number(cls, v: Any, info: Any) -> Any:
-        if isinstance(v, dict) or (isinstance(v, str) and v != "cyclical"):
-            return _check_schedule(v)
-        top = 1.0 if info.field_name == "momentum" else math.inf
-        if isinstance(v, (int, float)) and not (0 <= v < top):
-            allowed = "in [0, 1)" if top == 1.0 else ">= 0 and finite"
-            raise ValueError(f"{info.field_name}={v!r} is invalid; expected a number {allowed}")
-        return v
-
-
-class AnalysisConfig(_Strict):
+class AnalysisConfig(Strict):
     """How the study's answer is read and held against the published claim.
 
     * ``compare`` (default): each arm in ``arms`` (default: all but the baseline) against
@@ -379,7 +166,7 @@ class AnalysisConfig(_Strict):
     early_epoch: Annotated[int, Field(ge=1)] | None = None
 
 
-class SearchRange(_Strict):
+class SearchRange(Strict):
     """One searched parameter: a range (``low``, ``high``, ``log``) or ``choices``."""
 
     low: float | None = None
@@ -412,7 +199,7 @@ SEARCHABLE = (
 )
 
 
-class SearchConfig(_Strict):
+class SearchConfig(Strict):
     """What ``lrlab search`` explores: ranges over one arm's settings (Optuna TPE + Hyperband)."""
 
     arm: str
@@ -433,13 +220,13 @@ class SearchConfig(_Strict):
         return v
 
 
-class StudyConfig(_Strict):
+class StudyConfig(Strict):
     """A whole study: the question, the task, the arms, the seeds."""
 
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
     question: str = ""
     claim: str = ""
-    seeds: Annotated[list[int], Field(min_length=1)] = [0, 1, 2]
+    seeds: Annotated[list[int], Field(min_length=1)] = Field(default_factory=lambda: [0, 1, 2])
     task: TaskConfig
     optimizer: OptimizerConfig = OptimizerConfig()
     arms: Annotated[list[ArmConfig], Field(min_length=1)]
