@@ -95,6 +95,22 @@ def test_compare_agrees_disagrees_and_is_inconclusive(tmp_path: Path) -> None:
         "step",
     )
     assert analyze(same).agreement == "agrees"
+    # "same" with one arm far worse: the verdict disagrees and the headline says why
+    mixed = _study(
+        tmp_path / "e",
+        {**COMPARE, "expect": "same"},
+        {
+            "1cycle": [(0.90, []), (0.95, []), (0.92, [])],
+            "larc": [(0.91, []), (0.94, []), (0.93, [])],
+            "lars": [(0.50, []), (0.52, []), (0.51, [])],
+        },
+        "1cycle",
+    )
+    f = analyze(mixed)
+    assert f.agreement == "disagrees"
+    assert f.answer.startswith("no difference beyond noise between larc and 1cycle: +0.3 points")
+    assert "; but 1cycle beats lars by 41.3 points" in f.answer
+    assert f.answer.endswith("(1 of 2 arms differ beyond noise)")
 
 
 def test_updates_to_reference_counts_updates_to_the_reference_accuracy(tmp_path: Path) -> None:

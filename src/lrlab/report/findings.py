@@ -101,6 +101,14 @@ def _compare(cfg: dict[str, Any], trials: list[TrialRow]) -> tuple[str, str, lis
             if agreements == {"agrees"}
             else ("disagrees" if "disagrees" in agreements else "inconclusive")
         )
+        against = [r for r in results if r[3] == "disagrees"]
+        if agreement == "disagrees" and against and max(results)[3] != "disagrees":
+            # the headline's best arm shows no difference; say which arm the verdict rests on
+            worst = max(against, key=lambda r: abs(r[0]))
+            sentence = (
+                f"{sentence}; but {worst[2]} "
+                f"({len(against)} of {len(results)} arms differ beyond noise)"
+            )
     return sentence, agreement, lines
 
 
