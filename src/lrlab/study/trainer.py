@@ -11,8 +11,6 @@ to exactly the numbers an uninterrupted one reaches.
 
 from __future__ import annotations
 
-import dataclasses
-import itertools
 import math
 import time
 from collections.abc import Callable
@@ -20,102 +18,44 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from lrlab.data import Dataset, batches, load_dataset, num_batches
+from lrlab.data import batches, num_batches
 from lrlab.models import build_model
-from lrlab.optim import (
-    LARS,
-    AutoLLR,
-    FreezeEvent,
-    FreezePlan,
-    HyperparamScheduler,
-    Instrument,
-    combine,
-    cyclical_layers,
-    fixed,
-    interpolate,
-    override,
-    param_groups,
+from lrlab.optim import LARS, HyperparamScheduler, Instrument, combine, param_groups
+from lrlab.schedules import Schedule
+from lrlab.study.arm import (
+    freeze_plan,
+    layerwise_groups,
+    momentum_of,
+    momentum_schedule,
+    range_test_bounds,
+    scalar_or_schedule,
+    torch_one_cycle,
 )
-from lrlab.schedules import Constant, Schedule, cyclical_momentum
 from lrlab.study.checkpoint import Checkpoint
+from lrlab.study.measures import (
+    collect_instrument,
+    evaluate,
+    final_metrics,
+    probabilities,
+    snapshot_ensemble,
+)
 from lrlab.study.optimizers import has_train_eval_modes, make_optimizer
-from lrlab.study.resolve import TrialSpec, bound_schedule, count, materialize
+from lrlab.study.resolve import TrialSpec, count, materialize
+from lrlab.study.taskdata import task_data, task_device
 
 Progress = Callable[[dict[str, Any]], None]
-_DATA: dict[str, tuple[Dataset, torch.Tensor, torch.Tensor]] = {}
 
-
-def _data(task: dict[str, Any]) -> tuple[Dataset, torch.Tensor, torch.Tensor]:
-    """The data set and its validation split (the test set, or a fixed holdout of train)."""
-    subset, down = task.get("train_subset"), task.get("downsample")
-    key = repr((task["data"], sorted(task["data_options"].items()), task["holdout"], subset, down))
-    if key not in _DATA:
-        ds = load_dataset(task["data"], **task["data_options"])
-        if subset is not None and subset < ds.n_train:
-            # a fixed random subset (the same for every trial), for CPU-sized presets
-            keep = torch.randperm(ds.n_train, generator=torch.Generator().manual_seed(20_201_017))
-            keep = keep[:subset].sort().values
-            ds = dataclasses.replace(ds, x_train=ds.x_train[keep], y_train=ds.y_train[keep])
-        if down is not None and down > 1:  # average-pool images once: CPU presets
-            if ds.x_train.dim() != 4:
-                raise ValueError(f"task.downsample needs image data; {task['data']} is not")
-            ds = dataclasses.replace(
-                ds, x_train=F.avg_pool2d(ds.x_train, down), x_test=F.avg_pool2d(ds.x_test, down)
-            )
-        if task["holdout"] > 0:
-            ds, val = ds.holdout(task["holdout"], seed=0)
-            _DATA[key] = (ds, val.x_test, val.y_test)
-        else:
-            _DATA[key] = (ds, ds.x_test, ds.y_test)
-    return _DATA[key]
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            "task.device = 'cuda' but no CUDA device is available; use 'cpu' or 'auto'"
-        )
-    return torch.device(name)
-
-
-@torch.no_grad()
-def evaluate(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    limit: int | None = None,
-    batch_size: int = 1000,
-) -> dict[str, float]:
-    """Mean loss, top-1 and top-5 accuracy (top-5 when there are more than 5 classes)."""
-    was = model.training
-    model.eval()
-    n = len(x) if limit is None else min(len(x), limit * batch_size)
-    loss = top1 = top5 = 0.0
-    for i in range(0, n, batch_size):
-        out = model(x[i : i + batch_size]).float()
-        target = y[i : i + batch_size]
-        loss += float(F.cross_entropy(out, target, reduction="sum"))
-        ranks = out.topk(min(5, out.shape[1]), dim=1).indices
-        top1 += float((ranks[:, 0] == target).sum())
-        top5 += float((ranks == target[:, None]).any(dim=1).sum())
-    model.train(was)
-    result = {"val_loss": loss / n, "val_top1": top1 / n}
-    if out.shape[1] > 5:
-        result["val_top5"] = top5 / n
-    return result
+__all__ = ["Progress", "evaluate", "run_trial"]
 
 
 def run_trial(spec: TrialSpec, progress: Progress | None = None) -> dict[str, Any]:
     """Run (or resume) one trial and return its result for the store."""
     cfg, task, arm = spec.config, spec.config["task"], spec.config["arm"]
     torch.set_num_threads(task["threads"])
-    device = _device(task["device"])
+    device = task_device(task["device"])
     started = time.perf_counter()
-    ds, val_x, val_y = _data(task)
+    ds, val_x, val_y = task_data(task)
     train_x, train_y = ds.x_train.to(device), ds.y_train.to(device)
     val_x, val_y = val_x.to(device), val_y.to(device)
     bs, epochs, seed = task["batch_size"], task["epochs"], spec.seed
@@ -145,16 +85,16 @@ def run_trial(spec: TrialSpec, progress: Progress | None = None) -> dict[str, An
         else:
             # LARS is on during the range test: the global LR is swept with trust ratios active
             sweep_lars = LARS(optimizer, **arm["lars"]) if arm["lars"] else None
-            bounds, tuning, rt_json = _bounds(
+            bounds, tuning, rt_json = range_test_bounds(
                 arm, model, optimizer, train_x, train_y, val_x, val_y, bs, seed, ipe
             )
             if sweep_lars is not None:
                 sweep_lars.remove()
     lr = materialize(arm["lr"], total=total, iters_per_epoch=ipe, bounds=bounds)
-    momentum = _momentum(arm["momentum"], lr, total, ipe)
-    wd = _scalar_or_schedule(arm["weight_decay"], total, ipe)
-    group_spec, auto = _layerwise(arm, optimizer, total, ipe)
-    plan = _freeze_plan(arm["freeze"], ipe, total)
+    momentum = momentum_schedule(arm["momentum"], lr, total, ipe)
+    wd = scalar_or_schedule(arm["weight_decay"], total, ipe)
+    group_spec, auto = layerwise_groups(arm, optimizer, total, ipe)
+    plan = freeze_plan(arm["freeze"], ipe, total)
     if plan is not None:
         names = {id(p): n for n, p in model.named_parameters()}
         scales = plan.lr_scales(optimizer.param_groups, names)
@@ -166,7 +106,7 @@ def run_trial(spec: TrialSpec, progress: Progress | None = None) -> dict[str, An
     applied = (math.nan, math.nan)
     if arm.get("torch_scheduler") == "OneCycleLR":
         # PyTorch's own scheduler, for comparisons with it: lrlab only counts the updates
-        torch_sched = _torch_one_cycle(optimizer, lr, total)
+        torch_sched = torch_one_cycle(optimizer, lr, total)
         lr_driven: Schedule | None = None
         momentum = None
     else:
@@ -181,7 +121,10 @@ def run_trial(spec: TrialSpec, progress: Progress | None = None) -> dict[str, An
     if per_group or inst_every is not None:
         every = count(inst_every, ipe, total) if inst_every is not None else ipe
         instrument = Instrument(
-            optimizer, every=every, keep=False, callback=lambda rows: _collect(rows, inst_rows, ipe)
+            optimizer,
+            every=every,
+            keep=False,
+            callback=lambda rows: collect_instrument(rows, inst_rows, ipe),
         )
     # LARS last: its pre-step hook rescales the gradients, and AutoLLR and the instrument,
     # attached before it, must read the raw ones
@@ -236,7 +179,7 @@ def run_trial(spec: TrialSpec, progress: Progress | None = None) -> dict[str, An
             if momentum is not None
             else applied[1]
             if torch_sched is not None
-            else _momentum_of(g0)
+            else momentum_of(g0)
         )
         if per_group:
             for g, values in zip(optimizer.param_groups, driver.values(last)):
@@ -262,7 +205,7 @@ def run_trial(spec: TrialSpec, progress: Progress | None = None) -> dict[str, An
             if torch_sched is not None:  # what PyTorch's scheduler set for this update
                 applied = (
                     float(optimizer.param_groups[0]["lr"]),
-                    _momentum_of(optimizer.param_groups[0]),
+                    momentum_of(optimizer.param_groups[0]),
                 )
             if scaler is not None:
                 scaler.scale(loss).backward()
@@ -276,7 +219,7 @@ def run_trial(spec: TrialSpec, progress: Progress | None = None) -> dict[str, An
             optimizer.zero_grad(set_to_none=True)
             loss_sum, loss_n = loss_sum + value, loss_n + 1
             if driver.step_count in snap_at:
-                snaps.append(_probabilities(model, val_x, task["eval_batches"]))
+                snaps.append(probabilities(model, val_x, task["eval_batches"]))
             if eval_every is not None and driver.step_count % eval_every == 0:
                 record(loss_sum, loss_n)
                 loss_sum, loss_n = 0.0, 0
@@ -322,8 +265,8 @@ def run_trial(spec: TrialSpec, progress: Progress | None = None) -> dict[str, An
         if h is not None:
             h.remove()
     history.extend(inst_rows[k] for k in sorted(inst_rows))
-    ensemble = _ensemble(snaps, val_y) if snaps else None
-    final = _final(
+    ensemble = snapshot_ensemble(snaps, val_y) if snaps else None
+    final = final_metrics(
         history,
         task["stability_window"],
         cfg["targets"],
@@ -346,221 +289,3 @@ def run_trial(spec: TrialSpec, progress: Progress | None = None) -> dict[str, An
         "history": history,
         "range_test": rt_json,
     }
-
-
-def _momentum_of(group: dict[str, Any]) -> float:
-    return float(group["betas"][0] if "betas" in group else group.get("momentum", math.nan))
-
-
-def _torch_one_cycle(optimizer: torch.optim.Optimizer, lr: Schedule, total: int) -> Any:
-    """torch.optim.lr_scheduler.OneCycleLR with the parameters of a one_cycle_torch schedule."""
-    from torch.optim.lr_scheduler import OneCycleLR
-
-    d = lr.to_dict()
-    if d["kind"] != "one_cycle_torch":
-        raise ValueError(
-            f"torch_scheduler = 'OneCycleLR' needs lr kind one_cycle_torch, got {d['kind']}"
-        )
-    return OneCycleLR(
-        optimizer,
-        max_lr=d["max_lr"],
-        total_steps=total,
-        pct_start=d["pct_start"],
-        anneal_strategy=d["anneal"],
-        div_factor=d["div_factor"],
-        final_div_factor=d["final_div_factor"],
-        three_phase=d["three_phase"],
-    )
-
-
-@torch.no_grad()
-def _probabilities(
-    model: nn.Module, x: torch.Tensor, limit: int | None, bs: int = 1000
-) -> torch.Tensor:
-    was = model.training
-    model.eval()
-    n = len(x) if limit is None else min(len(x), limit * bs)
-    probs = torch.cat([F.softmax(model(x[i : i + bs]).float(), dim=1) for i in range(0, n, bs)])
-    model.train(was)
-    return probs.cpu()
-
-
-def _ensemble(snaps: list[torch.Tensor], y: torch.Tensor) -> dict[str, Any]:
-    """Accuracy of each snapshot and of their average prediction (snapshot ensemble)."""
-    y = y[: len(snaps[0])].cpu()
-    singles = [float((p.argmax(1) == y).float().mean()) for p in snaps]
-    mean = torch.stack(snaps).mean(0)
-    return {
-        "ensemble_top1": float((mean.argmax(1) == y).float().mean()),
-        "ensemble_size": len(snaps),
-        "snapshot_top1": singles,
-    }
-
-
-def _collect(rows: list[Any], into: dict[int, dict[str, Any]], ipe: int) -> None:
-    for r in rows:
-        row = into.setdefault(r.step, {"step": r.step, "epoch": r.step / ipe})
-        row[f"effective_lr/{r.name}"] = r.effective_lr
-        row[f"update_ratio/{r.name}"] = r.update_ratio
-
-
-def _bounds(
-    arm: dict[str, Any],
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    vx: torch.Tensor,
-    vy: torch.Tensor,
-    bs: int,
-    seed: int,
-    ipe: int,
-) -> tuple[dict[str, Any], int, str]:
-    """Run the arm's range test on the trial's own model, data order and optimizer."""
-    from lrlab.study.find import sweep_task
-
-    rt = arm["range_test"]
-    result = sweep_task(
-        model,
-        optimizer,
-        x,
-        y,
-        vx,
-        vy,
-        bs,
-        seed,
-        start_lr=rt["start_lr"],
-        end_lr=rt["end_lr"],
-        num_updates=rt["num_updates"],
-        mode=rt["mode"],
-    )
-    which = bound_schedule(arm["lr"], rt["schedule"])
-    b = result.bounds(
-        which, rule=rt["rule"], iters_per_epoch=ipe, epochs_per_step=rt["epochs_per_step"]
-    )
-    found = {
-        "base_lr": b.base_lr,
-        "max_lr": b.max_lr,
-        "step_size": b.step_size,
-        "rule": rt["rule"],
-        "schedule": which,
-        "interval": list(b.suggestion.interval) if b.suggestion.interval else None,
-        "warnings": list(b.suggestion.warnings),
-    }
-    return found, result.updates, result.to_json()
-
-
-def _momentum(spec: Any, lr: Schedule, total: int, ipe: int) -> Schedule | None:
-    if spec is None:
-        return None
-    if spec == "cyclical":
-        return cyclical_momentum(lr)
-    if isinstance(spec, dict) and "kind" not in spec:
-        return cyclical_momentum(lr, low=spec["low"], high=spec["high"])
-    return _scalar_or_schedule(spec, total, ipe)
-
-
-def _scalar_or_schedule(spec: Any, total: int, ipe: int) -> Schedule | None:
-    if spec is None:
-        return None
-    if isinstance(spec, (int, float)):
-        return Constant(float(spec))
-    return materialize(spec, total=total, iters_per_epoch=ipe)
-
-
-def _layerwise(
-    arm: dict[str, Any], optimizer: torch.optim.Optimizer, total: int, ipe: int
-) -> tuple[list[dict[str, Any]] | None, AutoLLR | None]:
-    cfg = arm["layerwise"]
-    if cfg is None:
-        return None, None
-    groups = optimizer.param_groups
-    policy = cfg["policy"]
-    if policy == "fixed":
-        return fixed(groups, cfg["multipliers"]), None
-    if policy == "interpolate":
-        return interpolate(groups, cfg["first"], cfg["last"], geometric=cfg["geometric"]), None
-    if policy == "cyclical":
-        mult = materialize(cfg["multiplier"], total=total, iters_per_epoch=ipe)
-        return cyclical_layers(groups, mult, count(cfg["offset"], ipe, total)), None
-    if policy == "override":
-        return override(
-            groups, cfg["blocks"], lr=materialize(cfg["lr"], total=total, iters_per_epoch=ipe)
-        ), None
-    auto = AutoLLR(
-        optimizer,
-        beta=cfg["beta"],
-        warmup=cfg["warmup"],
-        min_scale=cfg["min_scale"],
-        max_scale=cfg["max_scale"],
-        variant=cfg["variant"],
-    )
-    return auto.groups(), auto
-
-
-def _freeze_plan(cfg: dict[str, Any] | None, ipe: int, total: int) -> FreezePlan | None:
-    if cfg is None:
-        return None
-    events = [
-        FreezeEvent(
-            count(e["at"], ipe, total) if isinstance(e["at"], str) else e["at"],
-            e["action"],
-            tuple(e["blocks"]),
-            tuple(e["except_blocks"]),
-            "update" if isinstance(e["at"], str) else e["unit"],
-            e["lr_scale"],
-        )
-        for e in cfg["events"]
-    ]
-    return FreezePlan(events, cfg["optimizer_state"], cfg["freeze_bn_stats"], ipe)
-
-
-def _final(
-    history: list[dict[str, Any]],
-    window: int,
-    targets: dict[str, float],
-    diverged_at: int | None,
-    bounds: dict[str, Any] | None,
-    lr: Schedule,
-    momentum: Schedule | None,
-    ipe: int,
-    total: int,
-) -> dict[str, Any]:
-    evals = [h for h in history if "val_top1" in h]
-    final: dict[str, Any] = {
-        "iters_per_epoch": ipe,
-        "total_updates": total,
-        "diverged_at": diverged_at,
-        "schedules": {"lr": lr.to_dict(), "momentum": momentum.to_dict() if momentum else None},
-    }
-    if bounds is not None:
-        final["bounds"] = bounds
-    if not evals:
-        return final
-    last = evals[-1]
-    for key in ("val_top1", "val_top5", "val_loss", "train_loss"):
-        if key in last:
-            final[key] = last[key]
-    final["best_val_top1"] = max(h["val_top1"] for h in evals)
-    tail = [h["val_top1"] for h in evals[-window:]]
-    mean = sum(tail) / len(tail)
-    final["stability_std"] = math.sqrt(sum((v - mean) ** 2 for v in tail) / max(1, len(tail) - 1))
-    final["stability_change"] = (
-        sum(abs(b - a) for a, b in itertools.pairwise(tail)) / (len(tail) - 1)
-        if len(tail) > 1
-        else 0.0
-    )
-    reached: dict[str, int | None] = {}
-    for metric, target in targets.items():
-        hit = next(
-            (
-                h["step"]
-                for h in evals
-                if metric in h
-                and (h[metric] <= target if metric == "val_loss" else h[metric] >= target)
-            ),
-            None,
-        )
-        reached[metric] = hit
-    final["updates_to_target"] = reached
-    return final

@@ -1,0 +1,162 @@
+"""An arm's pieces, built from its resolved config for one trial.
+
+The trainer's loop is the same for every arm; what differs (the range test that reads the
+bounds, the momentum and weight-decay schedules, layer-wise policies, freezing plans,
+PyTorch's own OneCycleLR for comparisons) is built here.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from lrlab.optim import (
+    AutoLLR,
+    FreezeEvent,
+    FreezePlan,
+    cyclical_layers,
+    fixed,
+    interpolate,
+    override,
+)
+from lrlab.schedules import Constant, Schedule, cyclical_momentum
+from lrlab.study.resolve import bound_schedule, count, materialize
+
+
+def momentum_of(group: dict[str, Any]) -> float:
+    return float(group["betas"][0] if "betas" in group else group.get("momentum", math.nan))
+
+
+def torch_one_cycle(optimizer: torch.optim.Optimizer, lr: Schedule, total: int) -> Any:
+    """torch.optim.lr_scheduler.OneCycleLR with the parameters of a one_cycle_torch schedule."""
+    from torch.optim.lr_scheduler import OneCycleLR
+
+    d = lr.to_dict()
+    if d["kind"] != "one_cycle_torch":
+        raise ValueError(
+            f"torch_scheduler = 'OneCycleLR' needs lr kind one_cycle_torch, got {d['kind']}"
+        )
+    return OneCycleLR(
+        optimizer,
+        max_lr=d["max_lr"],
+        total_steps=total,
+        pct_start=d["pct_start"],
+        anneal_strategy=d["anneal"],
+        div_factor=d["div_factor"],
+        final_div_factor=d["final_div_factor"],
+        three_phase=d["three_phase"],
+    )
+
+
+def range_test_bounds(
+    arm: dict[str, Any],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    vx: torch.Tensor,
+    vy: torch.Tensor,
+    bs: int,
+    seed: int,
+    ipe: int,
+) -> tuple[dict[str, Any], int, str]:
+    """Run the arm's range test on the trial's own model, data order and optimizer."""
+    from lrlab.study.find import sweep_task
+
+    rt = arm["range_test"]
+    result = sweep_task(
+        model,
+        optimizer,
+        x,
+        y,
+        vx,
+        vy,
+        bs,
+        seed,
+        start_lr=rt["start_lr"],
+        end_lr=rt["end_lr"],
+        num_updates=rt["num_updates"],
+        mode=rt["mode"],
+    )
+    which = bound_schedule(arm["lr"], rt["schedule"])
+    b = result.bounds(
+        which, rule=rt["rule"], iters_per_epoch=ipe, epochs_per_step=rt["epochs_per_step"]
+    )
+    found = {
+        "base_lr": b.base_lr,
+        "max_lr": b.max_lr,
+        "step_size": b.step_size,
+        "rule": rt["rule"],
+        "schedule": which,
+        "interval": list(b.suggestion.interval) if b.suggestion.interval else None,
+        "warnings": list(b.suggestion.warnings),
+    }
+    return found, result.updates, result.to_json()
+
+
+def momentum_schedule(spec: Any, lr: Schedule, total: int, ipe: int) -> Schedule | None:
+    if spec is None:
+        return None
+    if spec == "cyclical":
+        return cyclical_momentum(lr)
+    if isinstance(spec, dict) and "kind" not in spec:
+        return cyclical_momentum(lr, low=spec["low"], high=spec["high"])
+    return scalar_or_schedule(spec, total, ipe)
+
+
+def scalar_or_schedule(spec: Any, total: int, ipe: int) -> Schedule | None:
+    if spec is None:
+        return None
+    if isinstance(spec, (int, float)):
+        return Constant(float(spec))
+    return materialize(spec, total=total, iters_per_epoch=ipe)
+
+
+def layerwise_groups(
+    arm: dict[str, Any], optimizer: torch.optim.Optimizer, total: int, ipe: int
+) -> tuple[list[dict[str, Any]] | None, AutoLLR | None]:
+    cfg = arm["layerwise"]
+    if cfg is None:
+        return None, None
+    groups = optimizer.param_groups
+    policy = cfg["policy"]
+    if policy == "fixed":
+        return fixed(groups, cfg["multipliers"]), None
+    if policy == "interpolate":
+        return interpolate(groups, cfg["first"], cfg["last"], geometric=cfg["geometric"]), None
+    if policy == "cyclical":
+        mult = materialize(cfg["multiplier"], total=total, iters_per_epoch=ipe)
+        return cyclical_layers(groups, mult, count(cfg["offset"], ipe, total)), None
+    if policy == "override":
+        return override(
+            groups, cfg["blocks"], lr=materialize(cfg["lr"], total=total, iters_per_epoch=ipe)
+        ), None
+    auto = AutoLLR(
+        optimizer,
+        beta=cfg["beta"],
+        warmup=cfg["warmup"],
+        min_scale=cfg["min_scale"],
+        max_scale=cfg["max_scale"],
+        variant=cfg["variant"],
+    )
+    return auto.groups(), auto
+
+
+def freeze_plan(cfg: dict[str, Any] | None, ipe: int, total: int) -> FreezePlan | None:
+    if cfg is None:
+        return None
+    events = [
+        FreezeEvent(
+            count(e["at"], ipe, total) if isinstance(e["at"], str) else e["at"],
+            e["action"],
+            tuple(e["blocks"]),
+            tuple(e["except_blocks"]),
+            "update" if isinstance(e["at"], str) else e["unit"],
+            e["lr_scale"],
+        )
+        for e in cfg["events"]
+    ]
+    return FreezePlan(events, cfg["optimizer_state"], cfg["freeze_bn_stats"], ipe)
