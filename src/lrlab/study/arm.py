@@ -23,6 +23,7 @@ from lrlab.optim import (
     override,
 )
 from lrlab.schedules import Constant, Schedule, cyclical_momentum
+from lrlab.study.find import sweep_task
 from lrlab.study.resolve import bound_schedule, count, materialize
 
 
@@ -64,8 +65,6 @@ def range_test_bounds(
     ipe: int,
 ) -> tuple[dict[str, Any], int, str]:
     """Run the arm's range test on the trial's own model, data order and optimizer."""
-    from lrlab.study.find import sweep_task
-
     rt = arm["range_test"]
     result = sweep_task(
         model,
