@@ -27,7 +27,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from lrlab.report.stats import mean_ci  # noqa: E402
+from lrlab.report.stats import mean_ci, welch  # noqa: E402
 from lrlab.report.study_report import write_report  # noqa: E402
 from lrlab.study import LocalExecutor, StudyStore, parse_study, run_study  # noqa: E402
 
@@ -173,6 +173,7 @@ def measure(root: Path, name: str, spec: dict[str, Any], grid_cost: int) -> dict
     trials = store.trials()
     store.close()
     rows: dict[str, Any] = {}
+    accs: dict[str, list[float]] = {}
     budget = max(t.updates or 0 for t in trials)
     adam = [t.seconds for t in trials if t.arm == "Adam 1e-3" and t.seconds]
     adam_s = statistics.mean(adam) if adam else float("nan")
@@ -185,6 +186,7 @@ def measure(root: Path, name: str, spec: dict[str, Any], grid_cost: int) -> dict
             grid_cost if "(grid)" in arm else statistics.mean(t.tuning_updates or 0 for t in mine)
         )
         to_target = statistics.mean(got) if got else None
+        accs[arm] = acc
         rows[arm] = {
             "acc": mean_ci(acc),
             "to_target": mean_ci(got) if got else None,
@@ -196,7 +198,7 @@ def measure(root: Path, name: str, spec: dict[str, Any], grid_cost: int) -> dict
             "time_ratio": statistics.mean(t.seconds for t in mine if t.seconds) / adam_s,
             "diverged": sum(t.status == "diverged" for t in mine),
         }
-    return {"rows": rows, "budget": budget}
+    return {"rows": rows, "budget": budget, "accs": accs}
 
 
 def _ci(c: Any, digits: int = 1) -> str:
@@ -229,6 +231,23 @@ def table(name: str, spec: dict[str, Any], m: dict[str, Any]) -> list[str]:
     return out
 
 
+def standing(name: str, m: dict[str, Any]) -> str:
+    """Where lrlab auto wins, ties and loses at the budget: Welch's 95% CI of the difference."""
+    me = m["accs"]["lrlab auto"]
+    sides: dict[str, list[str]] = {"beats": [], "ties with": [], "loses to": []}
+    for arm, values in m["accs"].items():
+        if arm == "lrlab auto" or len(values) < 2 or len(me) < 2:
+            continue
+        d = welch(me, values)
+        if d.low is None or d.high is None:  # no interval to read
+            sides["ties with"].append(f"{arm} ({d.difference:+.1f}, no interval)")
+            continue
+        side = "beats" if d.low > 0 else "loses to" if d.high < 0 else "ties with"
+        sides[side].append(f"{arm} ({d.difference:+.1f}, {d.low:+.1f} to {d.high:+.1f})")
+    parts = [f"{k} {', '.join(v)}" for k, v in sides.items() if v]
+    return f"- {name}: lrlab auto " + "; ".join(parts) + "."
+
+
 def verdicts(name: str, spec: dict[str, Any], m: dict[str, Any]) -> list[str]:
     rows = m["rows"]
     me = rows["lrlab auto"]
@@ -245,8 +264,16 @@ def verdicts(name: str, spec: dict[str, Any], m: dict[str, Any]) -> list[str]:
             f"({'meets' if ok else 'misses'} the 1/5 target; {me['reached']} seeds)."
         )
     else:
+        reached = [a for a, r in rows.items() if r["to_target"] is not None]
+        best = max(rows, key=lambda a: rows[a]["acc"].mean)
         lines.append(
-            f"- {name}: lrlab auto did not reach the target on every seed ({me['reached']})."
+            f"- {name}: lrlab auto did not reach the target on every seed ({me['reached']}); "
+            + (
+                f"arms that reached it on some seed: {', '.join(reached)}."
+                if reached
+                else f"no arm reached it within the {m['budget']} updates (best at the budget: "
+                f"{best}, {rows[best]['acc'].mean:.1f}%)."
+            )
         )
     grid = [a for a in rows if "(grid)" in a]
     fewer = all(me["total"] < rows[a]["total"] for a in grid)
@@ -290,6 +317,7 @@ def main() -> None:
         "",
     ]
     readings: list[str] = []
+    standings: list[str] = []
     figures = REPO / "docs" / "benchmarks"
     for name in names:
         spec = TASKS[name]
@@ -313,8 +341,20 @@ def main() -> None:
         print("\n".join(lines), flush=True)
         doc += lines
         readings += verdicts(name, spec, m)
-    doc += ["### Against the targets", "", *readings]
-    print("\n".join(readings))
+        standings.append(standing(name, m))
+    doc += [
+        "### Where lrlab wins, ties and loses",
+        "",
+        "Final accuracy at the budget, lrlab auto minus each other arm, in points with "
+        "Welch's 95% CI over the seeds:",
+        "",
+        *standings,
+        "",
+        "### Against the targets",
+        "",
+        *readings,
+    ]
+    print("\n".join(standings + readings))
     if args.doc:
         path = REPO / "docs" / "benchmarks.md"
         text = path.read_text() if path.exists() else "# Benchmarks\n"
