@@ -287,3 +287,40 @@ def test_a_dead_worker_process_fails_its_trials_instead_of_the_study(tmp_path: P
     # the pool broke under the good trial too, unless it had finished first: either way
     # it has a result and nothing was raised out of the executor
     assert results[good.id]["status"] in ("done", "failed")
+
+
+def test_range_test_confirm_step_picks_the_lowest_validation_loss(tmp_path: Path) -> None:
+    from lrlab.study import expand
+    from lrlab.study.trainer import run_trial
+
+    def study(range_test: dict) -> dict:
+        return {
+            "name": "c",
+            "seeds": [0],
+            "task": {"data": "digits", "model": "mlp", "batch_size": 64, "epochs": 1},
+            "optimizer": {"name": "sgd", "momentum": 0.9},
+            "arms": [
+                {
+                    "name": "auto",
+                    "lr": {"kind": "one_cycle"},
+                    "momentum": "cyclical",
+                    "range_test": range_test,
+                }
+            ],
+        }
+
+    plain = run_trial(expand(parse_study(study({"num_updates": 40})), str(tmp_path / "a"))[0])
+    rt = {"num_updates": 40, "confirm": [1.0, 4.0, 16.0], "confirm_updates": 8}
+    checked = run_trial(expand(parse_study(study(rt)), str(tmp_path / "b"))[0])
+    rule_lr = plain["final"]["bounds"]["max_lr"]
+    c = checked["final"]["bounds"]["confirm"]
+    # the same sweep from the same seed: candidates are the rule's LR times the factors
+    assert c["candidates"] == pytest.approx([rule_lr, 4 * rule_lr, 16 * rule_lr], rel=1e-12)
+    best = c["candidates"][c["val_losses"].index(min(c["val_losses"]))]
+    assert checked["final"]["bounds"]["max_lr"] == pytest.approx(best, rel=1e-12)
+    assert checked["final"]["bounds"]["base_lr"] == pytest.approx(best / 10, rel=1e-12)
+    # the confirm runs count as tuning: 3 candidates x 8 updates on top of the sweep
+    assert checked["tuning_updates"] == plain["tuning_updates"] + 24
+    assert plain["final"]["bounds"]["confirm"] is None
+    with pytest.raises(ValueError, match="confirm"):
+        parse_study(study({"confirm": [2.0]}))

@@ -11,8 +11,10 @@ import math
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from lrlab.data import batches
 from lrlab.optim import (
     AutoLLR,
     FreezeEvent,
@@ -22,6 +24,7 @@ from lrlab.optim import (
     interpolate,
     override,
 )
+from lrlab.rangetest import confirm
 from lrlab.schedules import Constant, Schedule, cyclical_momentum
 from lrlab.study.find import sweep_task
 from lrlab.study.resolve import bound_schedule, count, materialize
@@ -84,16 +87,31 @@ def range_test_bounds(
     b = result.bounds(
         which, rule=rt["rule"], iters_per_epoch=ipe, epochs_per_step=rt["epochs_per_step"]
     )
+    scale, updates, confirmed = 1.0, result.updates, None
+    if rt.get("confirm"):
+        # short 1cycle runs at multiples of the rule's LR, from the trial's starting state
+        c = confirm(
+            model,
+            optimizer,
+            list(batches(x, y, bs, seed=seed, epoch=0)),
+            [b.suggestion.lr * f for f in rt["confirm"]],
+            loss_fn=F.cross_entropy,
+            val_data=[(vx[:1000], vy[:1000])],
+            updates_each=rt["confirm_updates"],
+        )
+        scale, updates = c.best / b.suggestion.lr, updates + c.updates
+        confirmed = {"candidates": list(c.candidates), "val_losses": list(c.val_losses)}
     found = {
-        "base_lr": b.base_lr,
-        "max_lr": b.max_lr,
+        "base_lr": b.base_lr * scale,
+        "max_lr": b.max_lr * scale,
         "step_size": b.step_size,
         "rule": rt["rule"],
         "schedule": which,
         "interval": list(b.suggestion.interval) if b.suggestion.interval else None,
         "warnings": list(b.suggestion.warnings),
+        "confirm": confirmed,
     }
-    return found, result.updates, result.to_json()
+    return found, updates, result.to_json()
 
 
 def momentum_schedule(spec: Any, lr: Schedule, total: int, ipe: int) -> Schedule | None:

@@ -50,6 +50,12 @@ class RangeTestConfig(Strict):
     num_updates: Annotated[int, Field(ge=10)] = 100
     mode: Literal["exp", "linear"] = "exp"
     epochs_per_step: Annotated[float, Field(gt=0)] = 4.0
+    # the confirm step: short 1cycle runs at these multiples of the rule's LR, the lowest
+    # validation loss kept (its updates count as tuning)
+    confirm: (
+        Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=2, max_length=6)] | None
+    ) = None
+    confirm_updates: Annotated[int, Field(ge=4)] = 30
 
     @field_validator("rule")
     @classmethod
