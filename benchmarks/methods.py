@@ -8,6 +8,9 @@ Grid tuning: 5 LRs (0.01 ... 1) per schedule, one run each on a separate seed, t
 kept; those runs count against the arm's total updates, as lrlab's range test counts
 against lrlab's. Everything runs as lrlab studies (resumable, ``--workers`` parallel).
 
+``lrlab auto + confirm`` adds the confirm step to the range test: 30-update 1cycle runs at
+1, 2 and 4 times the rule's LR, the lowest validation loss kept (90 more tuning updates).
+
 Measures, mean +- 95% CI over the seeds: updates to reach the task's published target,
 final accuracy at the fixed budget, total updates including tuning, and wall-clock time
 per run as a ratio to the Adam arm in the same run. ``--doc`` writes docs/benchmarks.md.
@@ -77,6 +80,12 @@ def arms(tuned: dict[str, float] | None) -> list[dict[str, Any]]:
             "lr": {"kind": "one_cycle"},
             "momentum": "cyclical",
             "range_test": {"rule": "lrlab"},
+        },
+        {
+            "name": "lrlab auto + confirm",
+            "lr": {"kind": "one_cycle"},
+            "momentum": "cyclical",
+            "range_test": {"rule": "lrlab", "confirm": [1.0, 2.0, 4.0]},
         },
         {
             "name": "PyTorch OneCycleLR",
@@ -231,12 +240,12 @@ def table(name: str, spec: dict[str, Any], m: dict[str, Any]) -> list[str]:
     return out
 
 
-def standing(name: str, m: dict[str, Any]) -> str:
-    """Where lrlab auto wins, ties and loses at the budget: Welch's 95% CI of the difference."""
-    me = m["accs"]["lrlab auto"]
+def standing(name: str, m: dict[str, Any], mine: str = "lrlab auto") -> str:
+    """Where an lrlab arm wins, ties and loses at the budget: Welch's 95% CI of the difference."""
+    me = m["accs"][mine]
     sides: dict[str, list[str]] = {"beats": [], "ties with": [], "loses to": []}
     for arm, values in m["accs"].items():
-        if arm == "lrlab auto" or len(values) < 2 or len(me) < 2:
+        if arm.startswith("lrlab auto") or len(values) < 2 or len(me) < 2:
             continue
         d = welch(me, values)
         if d.low is None or d.high is None:  # no interval to read
@@ -245,12 +254,14 @@ def standing(name: str, m: dict[str, Any]) -> str:
         side = "beats" if d.low > 0 else "loses to" if d.high < 0 else "ties with"
         sides[side].append(f"{arm} ({d.difference:+.1f}, {d.low:+.1f} to {d.high:+.1f})")
     parts = [f"{k} {', '.join(v)}" for k, v in sides.items() if v]
-    return f"- {name}: lrlab auto " + "; ".join(parts) + "."
+    return f"- {name}: {mine} " + "; ".join(parts) + "."
 
 
-def verdicts(name: str, spec: dict[str, Any], m: dict[str, Any]) -> list[str]:
+def verdicts(
+    name: str, spec: dict[str, Any], m: dict[str, Any], mine: str = "lrlab auto"
+) -> list[str]:
     rows = m["rows"]
-    me = rows["lrlab auto"]
+    me = rows[mine]
     lines = []
     base = spec["published_updates"] or (
         rows["Adam 1e-3"]["to_target"].mean if rows["Adam 1e-3"]["to_target"] else None
@@ -259,7 +270,7 @@ def verdicts(name: str, spec: dict[str, Any], m: dict[str, Any]) -> list[str]:
         ratio = me["to_target"].mean / base
         ok = me["all_reached"] and ratio <= 0.2
         lines.append(
-            f"- {name}: lrlab auto reaches the target in {me['to_target'].mean:.0f} updates, "
+            f"- {name}: {mine} reaches the target in {me['to_target'].mean:.0f} updates, "
             f"{ratio:.2f} of the baseline's {base:.0f} "
             f"({'meets' if ok else 'misses'} the 1/5 target; {me['reached']} seeds)."
         )
@@ -267,7 +278,7 @@ def verdicts(name: str, spec: dict[str, Any], m: dict[str, Any]) -> list[str]:
         reached = [a for a, r in rows.items() if r["to_target"] is not None]
         best = max(rows, key=lambda a: rows[a]["acc"].mean)
         lines.append(
-            f"- {name}: lrlab auto did not reach the target on every seed ({me['reached']}); "
+            f"- {name}: {mine} did not reach the target on every seed ({me['reached']}); "
             + (
                 f"arms that reached it on some seed: {', '.join(reached)}."
                 if reached
@@ -278,7 +289,7 @@ def verdicts(name: str, spec: dict[str, Any], m: dict[str, Any]) -> list[str]:
     grid = [a for a in rows if "(grid)" in a]
     fewer = all(me["total"] < rows[a]["total"] for a in grid)
     lines.append(
-        f"- {name}: total updates incl. tuning, lrlab {me['total']:.0f} vs grid-tuned "
+        f"- {name}: total updates incl. tuning, {mine} {me['total']:.0f} vs grid-tuned "
         + ", ".join(f"{a} {rows[a]['total']:.0f}" for a in grid)
         + (" (fewer than all)." if fewer else " (not fewer than all).")
     )
@@ -290,7 +301,8 @@ def verdicts(name: str, spec: dict[str, Any], m: dict[str, Any]) -> list[str]:
         band = (o["acc"].half_width or 0) + (me["acc"].half_width or 0)
         worse = gap > band
         lines.append(
-            f"- {name}: vs {other} at the budget: {me['acc'].mean:.1f}% vs {o['acc'].mean:.1f}%"
+            f"- {name}: {mine} vs {other} at the budget: {me['acc'].mean:.1f}% vs "
+            f"{o['acc'].mean:.1f}%"
             f" ({'worse by more than the CI' if worse else 'not worse beyond the CI'})."
         )
     return lines
@@ -340,8 +352,13 @@ def main() -> None:
             ]
         print("\n".join(lines), flush=True)
         doc += lines
-        readings += verdicts(name, spec, m)
-        standings.append(standing(name, m))
+        readings += [
+            line
+            for arm in m["accs"]
+            if arm.startswith("lrlab auto")
+            for line in verdicts(name, spec, m, arm)
+        ]
+        standings += [standing(name, m, arm) for arm in m["accs"] if arm.startswith("lrlab auto")]
     doc += [
         "### Where lrlab wins, ties and loses",
         "",
