@@ -186,7 +186,9 @@ def measure(root: Path, name: str, spec: dict[str, Any], grid_cost: int) -> dict
     budget = max(t.updates or 0 for t in trials)
     adam = [t.seconds for t in trials if t.arm == "Adam 1e-3" and t.seconds]
     adam_s = statistics.mean(adam) if adam else float("nan")
-    for arm in dict.fromkeys(t.arm for t in trials):
+    listed = [a["name"] for a in arms({"step": 0.1, "cosine": 0.1, "constant": 0.1})]
+    stored = dict.fromkeys(t.arm for t in trials)  # in the order the arms were added
+    for arm in sorted(stored, key=lambda a: listed.index(a) if a in listed else len(listed)):
         mine = [t for t in trials if t.arm == arm and t.status in ("done", "diverged")]
         acc = [100 * (t.final.get("val_top1") or 0.0) for t in mine]
         reach = [t.final.get("updates_to_target", {}).get("val_top1") for t in mine]
