@@ -328,6 +328,11 @@ def main() -> None:
         "",
         "Each task is a pair of lrlab studies under `benchmarks/results/methods/` (the grid "
         "tuning, then the comparison); their `report.html` files hold the curves with 95% bands.",
+        "`lrlab auto` is the range test (default rule) then 1cycle with cyclical momentum; "
+        "`lrlab auto + confirm` adds the confirm step (`range_test.confirm = [1, 2, 4]`: "
+        "30-update 1cycle runs at 1, 2 and 4 times the rule's LR, the lowest validation loss "
+        "kept). Grid arms: 5 LRs per schedule, one run each on a separate seed, charged to "
+        "their total; the range test and confirm runs are charged to lrlab's.",
         "",
     ]
     readings: list[str] = []
