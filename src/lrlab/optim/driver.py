@@ -9,33 +9,26 @@ PyTorch's schedulers cannot arise.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple, Protocol, Union
+from typing import Any, NamedTuple
 
 import torch
 from torch.optim import Optimizer
 
-from lrlab.schedules import Constant, Schedule
+from lrlab.optim._driver_args import (
+    HYPERS,
+    GroupSpec,
+    Multiplier,
+    ScheduleLike,
+    as_schedule,
+    first_difference,
+    is_multiplier,
+    key_for,
+    multiplier_value,
+    resolve_groups,
+)
+from lrlab.schedules import Schedule
 
-
-class Multiplier(Protocol):
-    """A per-group LR multiplier over time: a Schedule, or a stateful policy such as AutoLLR."""
-
-    def __call__(self, step: int) -> float: ...
-
-    def to_dict(self) -> dict[str, Any]: ...
-
-
-def _is_multiplier(value: object) -> bool:
-    return isinstance(value, Schedule) or (callable(value) and hasattr(value, "to_dict"))
-
-
-ScheduleLike = Union[Schedule, float]  # noqa: UP007 (a runtime alias; | needs 3.10 types)
-GroupSpec = Union[float, Mapping[str, Any]]  # noqa: UP007
-
-HYPERS = ("lr", "momentum", "weight_decay")
-_GROUP_KEYS = ("lr", "lr_scale", "momentum", "weight_decay", "weight_decay_scale")
 _STATE_FORMAT = 1
 
 
@@ -135,11 +128,11 @@ class HyperparamScheduler:
         self.optimizer = optimizer
         self.auto = bool(auto)
         self.schedules: dict[str, Schedule | None] = {
-            "lr": _as_schedule("lr", lr),
-            "momentum": _as_schedule("momentum", momentum),
-            "weight_decay": _as_schedule("weight_decay", weight_decay),
+            "lr": as_schedule("lr", lr),
+            "momentum": as_schedule("momentum", momentum),
+            "weight_decay": as_schedule("weight_decay", weight_decay),
         }
-        self._group_specs = _resolve_groups(optimizer, groups)
+        self._group_specs = resolve_groups(optimizer, groups)
         self._targets: dict[str, list[_Target]] = {h: self._build_targets(h) for h in HYPERS}
         self._plan = [(self.schedules[h], ts) for h, ts in self._targets.items() if ts]
         self._step = 0
@@ -169,11 +162,11 @@ class HyperparamScheduler:
                     raw = group.get("lr_scale", 1.0)
                 if raw is None:  # weight decay: groups built without decay stay without
                     raw = 1.0 if group.get("weight_decay", 0.0) else 0.0
-                if _is_multiplier(raw):
-                    scale_schedule = raw  # type: ignore[assignment]  # checked by _is_multiplier
+                if is_multiplier(raw):
+                    scale_schedule = raw  # type: ignore[assignment]  # checked by is_multiplier
                 else:
-                    scale = _multiplier(f"groups[{i}].{scale_key}", raw)
-            targets.append(_Target(i, _key_for(hyper, group, i, name), own, scale, scale_schedule))
+                    scale = multiplier_value(f"groups[{i}].{scale_key}", raw)
+            targets.append(_Target(i, key_for(hyper, group, i, name), own, scale, scale_schedule))
         return targets
 
     # ------------------------------------------------------------------ the clock
@@ -249,7 +242,7 @@ class HyperparamScheduler:
         """The schedules and per-group settings, JSON-ready; stored in checkpoints."""
         groups = []
         for spec in self._group_specs:
-            groups.append({k: (v.to_dict() if _is_multiplier(v) else v) for k, v in spec.items()})
+            groups.append({k: (v.to_dict() if is_multiplier(v) else v) for k, v in spec.items()})
         return {
             "schedules": {h: (s.to_dict() if s else None) for h, s in self.schedules.items()},
             "groups": groups,
@@ -276,7 +269,7 @@ class HyperparamScheduler:
                 f"unsupported state format {state.get('format')!r}; expected {_STATE_FORMAT}"
             )
         if strict and state.get("config") != self.config():
-            diff = _first_difference(state.get("config"), self.config())
+            diff = first_difference(state.get("config"), self.config())
             raise ValueError(
                 "the checkpoint was written with different schedules "
                 f"({diff}); pass strict=False to keep this scheduler's and take only the step count"
@@ -298,110 +291,3 @@ class HyperparamScheduler:
     def __repr__(self) -> str:
         parts = [f"{h}={s.to_spec()}" for h, s in self.schedules.items() if s is not None]
         return f"HyperparamScheduler(step={self._step}, {', '.join(parts)})"
-
-
-# ---------------------------------------------------------------------- helpers
-def _as_schedule(name: str, value: ScheduleLike | None) -> Schedule | None:
-    if value is None or isinstance(value, Schedule):
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a Schedule or a number, got {type(value).__name__}")
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name}={value!r} is invalid; expected a finite number >= 0")
-    return Constant(float(value))
-
-
-def _multiplier(name: str, value: Any) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not (math.isfinite(value) and value >= 0)
-    ):
-        raise ValueError(
-            f"{name}={value!r} is invalid; expected a finite number >= 0 or a Schedule"
-        )
-    return float(value)
-
-
-def _key_for(hyper: str, group: Mapping[str, Any], index: int, opt_name: str) -> str:
-    if hyper != "momentum":
-        if hyper not in group:
-            raise ValueError(
-                f"{opt_name} param group {index} has no {hyper!r}; it cannot be scheduled"
-            )
-        return hyper
-    if "betas" in group:
-        return "betas"
-    if "momentum" in group:
-        if group["momentum"] == 0:
-            raise ValueError(
-                f"{opt_name} param group {index} was built with momentum=0; a momentum schedule "
-                "would switch momentum on silently. Build the optimizer with momentum > 0 "
-                "(e.g. momentum=0.9) to schedule it"
-            )
-        return "momentum"
-    raise ValueError(
-        f"{opt_name} has neither 'momentum' nor 'betas' in param group {index}; "
-        "it cannot take a momentum schedule"
-    )
-
-
-def _resolve_groups(
-    optimizer: Optimizer, groups: Mapping[int | str, GroupSpec] | Sequence[GroupSpec] | None
-) -> list[dict[str, Any]]:
-    """One settings dict per param group, keys checked, schedules converted."""
-    n = len(optimizer.param_groups)
-    specs: list[dict[str, Any]] = [{} for _ in range(n)]
-    if groups is None:
-        return specs
-    names = {g.get("name"): i for i, g in enumerate(optimizer.param_groups) if g.get("name")}
-    if isinstance(groups, Mapping):
-        items = list(groups.items())
-    elif isinstance(groups, Sequence) and not isinstance(groups, str):
-        if len(groups) != n:
-            raise ValueError(
-                f"groups has {len(groups)} entries; the optimizer has {n} param groups"
-            )
-        items = list(enumerate(groups))
-    else:
-        raise TypeError(f"groups must be a mapping or a list, got {type(groups).__name__}")
-    for key, spec in items:
-        if isinstance(key, str):
-            if key not in names:
-                known = ", ".join(map(str, names)) or "none (give groups a 'name' entry)"
-                raise ValueError(f"groups: no param group named {key!r}; named groups: {known}")
-            index = names[key]
-        elif isinstance(key, int) and not isinstance(key, bool) and -n <= key < n:
-            index = key % n
-        else:
-            raise ValueError(
-                f"groups: key {key!r} is invalid; expected a group name or an index in [0, {n})"
-            )
-        if not isinstance(spec, Mapping):
-            spec = {"lr_scale": spec}
-        unknown = set(spec) - set(_GROUP_KEYS)
-        if unknown:
-            raise ValueError(
-                f"groups[{key!r}]: unknown setting(s) {', '.join(sorted(map(str, unknown)))}; "
-                f"allowed: {', '.join(_GROUP_KEYS)}"
-            )
-        resolved: dict[str, Any] = {}
-        for k, v in spec.items():
-            if k in HYPERS:
-                resolved[k] = _as_schedule(f"groups[{key!r}].{k}", v)
-            else:
-                resolved[k] = v if _is_multiplier(v) else _multiplier(f"groups[{key!r}].{k}", v)
-        specs[index] = resolved
-    return specs
-
-
-def _first_difference(a: Any, b: Any, path: str = "config") -> str:
-    if isinstance(a, Mapping) and isinstance(b, Mapping):
-        for k in [*a, *(k for k in b if k not in a)]:
-            if a.get(k) != b.get(k):
-                return _first_difference(a.get(k), b.get(k), f"{path}.{k}")
-    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        for i, (x, y) in enumerate(zip(a, b)):
-            if x != y:
-                return _first_difference(x, y, f"{path}[{i}]")
-    return f"{path}: checkpoint {a!r}, here {b!r}"
