@@ -13,13 +13,7 @@ and tested without torch.
 (0.4, 0.85)
 """
 
-from lrlab.schedules._base import (
-    AFTER_END,
-    Phase,
-    Schedule,
-    registered_kinds,
-    schedule_class,
-)
+from lrlab.schedules._base import AFTER_END, Phase, Schedule
 from lrlab.schedules._combinators import (
     Clip,
     Join,
@@ -73,6 +67,7 @@ from lrlab.schedules._one_cycle import (
     one_cycle_fastai,
     one_cycle_torch,
 )
+from lrlab.schedules._registry import registered_kinds, schedule_class
 from lrlab.schedules._spec import parse, spec_to_dict
 from lrlab.schedules._warmup import Warmup, WarmupStableDecay, warmup, warmup_stable_decay
 

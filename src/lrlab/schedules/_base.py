@@ -17,15 +17,14 @@ Conventions shared by every schedule in this package:
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import operator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, NoReturn
 
-AFTER_END = ("hold", "error", "cycle")
+from lrlab.schedules._registry import build, register
 
-_REGISTRY: dict[str, type[Schedule]] = {}
+AFTER_END = ("hold", "error", "cycle")
 
 
 class Phase(NamedTuple):
@@ -36,23 +35,6 @@ class Phase(NamedTuple):
     stop: int | None
     start_value: float
     end_value: float
-
-
-def registered_kinds() -> list[str]:
-    """Names of every schedule family, as used by ``to_dict()`` and spec strings."""
-    return sorted(_REGISTRY)
-
-
-def schedule_class(kind: str) -> type[Schedule]:
-    """The class registered under ``kind``; a ValueError lists the known names otherwise."""
-    try:
-        return _REGISTRY[kind]
-    except KeyError:
-        close = difflib.get_close_matches(kind, _REGISTRY, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(
-            f"unknown schedule {kind!r}{hint}; known: {', '.join(registered_kinds())}"
-        ) from None
 
 
 @dataclass(frozen=True)
@@ -72,7 +54,7 @@ class Schedule:
         super().__init_subclass__(**kwargs)
         kind = cls.__dict__.get("kind")
         if kind:
-            _REGISTRY[kind] = cls
+            register(kind, cls)
 
     def __post_init__(self) -> None:
         self._validate()  # first: wrappers take their after_end from the wrapped schedule
@@ -379,35 +361,3 @@ def _spec_value(v: Any) -> str:
     if isinstance(v, float):
         return repr(v)
     return repr(v)
-
-
-def build(kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Schedule:
-    """Construct schedule ``kind`` from positional and keyword parameters, with clear errors."""
-    cls = schedule_class(kind)
-    names = [f.name for f in dataclasses.fields(cls) if f.init]
-    positional = [f.name for f in dataclasses.fields(cls) if f.init and not f.kw_only]
-    if len(args) > len(positional):
-        raise ValueError(
-            f"{kind}: takes at most {len(positional)} positional parameters "
-            f"({', '.join(positional)}), got {len(args)}"
-        )
-    params = dict(zip(positional, args))
-    for k, v in kwargs.items():
-        if k not in names:
-            close = difflib.get_close_matches(k, names, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(f"{kind}: unknown parameter {k!r}{hint}; allowed: {', '.join(names)}")
-        if k in params:
-            raise ValueError(f"{kind}: parameter {k!r} given twice")
-        params[k] = v
-    missing = [
-        f.name
-        for f in dataclasses.fields(cls)
-        if f.init
-        and f.name not in params
-        and f.default is dataclasses.MISSING
-        and f.default_factory is dataclasses.MISSING
-    ]
-    if missing:
-        raise ValueError(f"{kind}: missing required parameter(s): {', '.join(missing)}")
-    return cls(**params)

@@ -7,7 +7,8 @@ import dataclasses
 import json
 from typing import Any
 
-from lrlab.schedules._base import Schedule, schedule_class
+from lrlab.schedules._base import Schedule
+from lrlab.schedules._registry import schedule_class
 
 _NAMES = {"true": True, "false": False, "none": None, "null": None}
 
