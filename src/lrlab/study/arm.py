@@ -11,10 +11,8 @@ import math
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from lrlab.data import batches
 from lrlab.optim import (
     AutoLLR,
     FreezeEvent,
@@ -24,9 +22,8 @@ from lrlab.optim import (
     interpolate,
     override,
 )
-from lrlab.rangetest import confirm
 from lrlab.schedules import Constant, Schedule, cyclical_momentum
-from lrlab.study.find import sweep_task
+from lrlab.study.find import confirm_task, sweep_task
 from lrlab.study.resolve import bound_schedule, count, materialize
 
 
@@ -90,14 +87,9 @@ def range_test_bounds(
     scale, updates, confirmed = 1.0, result.updates, None
     if rt.get("confirm"):
         # short 1cycle runs at multiples of the rule's LR, from the trial's starting state
-        c = confirm(
-            model,
-            optimizer,
-            list(batches(x, y, bs, seed=seed, epoch=0)),
-            [b.suggestion.lr * f for f in rt["confirm"]],
-            loss_fn=F.cross_entropy,
-            val_data=[(vx[:1000], vy[:1000])],
-            updates_each=rt["confirm_updates"],
+        candidates = [b.suggestion.lr * f for f in rt["confirm"]]
+        c = confirm_task(
+            model, optimizer, x, y, vx, vy, bs, seed, candidates, rt["confirm_updates"]
         )
         scale, updates = c.best / b.suggestion.lr, updates + c.updates
         confirmed = {"candidates": list(c.candidates), "val_losses": list(c.val_losses)}

@@ -50,6 +50,31 @@ def sweep_task(
     return range_test(model, optimizer, train, loss_fn=F.cross_entropy, val_data=val, **kwargs)
 
 
+def confirm_task(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    val_x: torch.Tensor,
+    val_y: torch.Tensor,
+    batch_size: int,
+    seed: int,
+    candidates: list[float],
+    updates_each: int = 30,
+) -> ConfirmResult:
+    """The confirm step as studies run it: short 1cycle runs on the first epoch's batches at
+    each candidate max LR, validation loss on the first 1000 held-out examples."""
+    return confirm(
+        model,
+        optimizer,
+        list(batches(x, y, batch_size, seed=seed, epoch=0)),
+        candidates,
+        loss_fn=F.cross_entropy,
+        val_data=[(val_x[:1000], val_y[:1000])],
+        updates_each=updates_each,
+    )
+
+
 @dataclass
 class FindResult:
     """The range test, and the momentum / weight-decay tests when asked for."""
