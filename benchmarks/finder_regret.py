@@ -39,7 +39,7 @@ from lrlab.models import build_model  # noqa: E402
 from lrlab.optim import param_groups  # noqa: E402
 from lrlab.rangetest import RULES, RangeTestResult  # noqa: E402
 from lrlab.study import LocalExecutor, StudyStore, parse_study, run_study  # noqa: E402
-from lrlab.study.find import sweep_task  # noqa: E402
+from lrlab.study.find import confirm_task, sweep_task  # noqa: E402
 from lrlab.study.optimizers import make_optimizer  # noqa: E402
 
 TASKS: dict[str, dict[str, Any]] = {
@@ -97,6 +97,31 @@ def lrlab_suggestions(task: dict[str, Any], opt: dict[str, Any], seed: int) -> d
     }
 
 
+CONFIRM = (1.0, 2.0, 4.0)  # the confirm step the methods benchmark uses, 30 updates each
+
+
+def confirm_pick(task: dict[str, Any], opt: dict[str, Any], seed: int, lr: float) -> dict[str, Any]:
+    """The confirm step at CONFIRM x the default rule's LR, from the trial's starting model."""
+    torch.set_num_threads(1)
+    ds = load_dataset(task["data"])
+    torch.manual_seed(seed)
+    model = build_model(task["model"], ds.input_shape, ds.num_classes)
+    groups = param_groups(model, weight_decay=opt["weight_decay"])
+    optimizer = make_optimizer({"nesterov": False, "betas": (0.9, 0.999), **opt}, groups)
+    c = confirm_task(
+        model,
+        optimizer,
+        ds.x_train,
+        ds.y_train,
+        ds.x_test,
+        ds.y_test,
+        task["batch_size"],
+        seed,
+        [lr * f for f in CONFIRM],
+    )
+    return {"from": lr, "lr": c.best, "updates": c.updates, "val_losses": list(c.val_losses)}
+
+
 def read_rules(rt: RangeTestResult) -> dict[str, float | None]:
     """Every lrlab rule read off one curve (re-read on each run: a rule change needs no sweep)."""
     out: dict[str, float | None] = {}
@@ -146,6 +171,12 @@ def suggestions(
             curve = RangeTestResult.from_json(json.dumps(entry["lrlab"]["curve"]))
             entry["lrlab"]["suggestions"] = read_rules(curve)
             path.write_text(json.dumps(cache, indent=1))
+        base = entry["lrlab"]["suggestions"].get("lrlab:lrlab")
+        if base and entry["lrlab"].get("confirm", {}).get("from") != base:
+            entry["lrlab"]["confirm"] = confirm_pick(task, opt, seed, base)
+            path.write_text(json.dumps(cache, indent=1))
+        if base:
+            entry["lrlab"]["suggestions"]["lrlab:lrlab+confirm"] = entry["lrlab"]["confirm"]["lr"]
         if peers and "peers" not in entry:
             entry["peers"] = peer_runs(task, opt, seed)
             path.write_text(json.dumps(cache, indent=1))
@@ -246,6 +277,7 @@ def run_combo(
         peer = fname.split(":")[0]
         updates = [
             sugg[s]["lrlab"]["updates"]
+            + (sugg[s]["lrlab"]["confirm"]["updates"] if fname.endswith("+confirm") else 0)
             if peer == "lrlab"
             else sugg[s].get("peers", {}).get("updates", {}).get(peer)
             for s in seeds
