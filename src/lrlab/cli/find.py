@@ -35,7 +35,9 @@ def find(
         False, "--weight-decay", help="Also run the weight-decay test."
     ),
     confirm: int = typer.Option(
-        0, help="Confirm step: short 1cycle runs at 2-4 candidates around the suggestion."
+        0,
+        help="Confirm step: short 1cycle runs at 1, 2 (2 candidates), 4 (3), 8 (4) times "
+        "the suggestion; the lowest validation loss is kept.",
     ),
     confirm_updates: int = typer.Option(30, help="Updates of each confirm run."),
     out: Path | None = typer.Option(

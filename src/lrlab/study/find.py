@@ -157,18 +157,20 @@ def find_on_task(
             raise ValueError(
                 f"--confirm={confirm_candidates} is invalid; expected 2, 3 or 4 candidates"
             )
+        # the rule sits at or below the best 1cycle max_lr (docs/finder_regret.md): look up
+        factors = {2: (1.0, 2.0), 3: (1.0, 2.0, 4.0), 4: (1.0, 2.0, 4.0, 8.0)}[confirm_candidates]
         lr = result.suggest().lr
-        factors = {2: (0.5, 1.0), 3: (0.5, 1.0, 2.0), 4: (0.5, 1.0, 1.5, 2.0)}[confirm_candidates]
-        train = list(batches(x, y, bs, seed=seed, epoch=0))
-        val = [(ds.x_test[:1000], ds.y_test[:1000])]
-        out.confirmed = confirm(
+        out.confirmed = confirm_task(
             net,
             opt,
-            train,
+            x,
+            y,
+            ds.x_test,
+            ds.y_test,
+            bs,
+            seed,
             [lr * f for f in factors],
-            loss_fn=F.cross_entropy,
-            val_data=val,
-            updates_each=confirm_updates,
+            confirm_updates,
         )
     if test_momentum or test_weight_decay:
         train = list(batches(x, y, bs, seed=seed, epoch=0))
