@@ -326,6 +326,11 @@ def main() -> None:
     doc = [
         "## lrlab's way against the alternatives: `python benchmarks/methods.py --doc`",
         "",
+        'From a fresh checkout: `pip install "torch==2.13.0" -e ".[dev,bench]"` (plus '
+        "`apt-get install dataset-fashion-mnist` for Fashion-MNIST), then "
+        "`python benchmarks/methods.py --doc` (about 1.5 hours on 2 cores, mostly "
+        "Fashion-MNIST; `--quick`: MNIST-1D CNN, 2 seeds). It resumes where it stopped.",
+        "",
         "Each task is a pair of lrlab studies under `benchmarks/results/methods/` (the grid "
         "tuning, then the comparison); their `report.html` files hold the curves with 95% bands.",
         "`lrlab auto` is the range test (default rule) then 1cycle with cyclical momentum; "
