@@ -62,15 +62,21 @@ def sweep_budget(task: dict[str, Any], n_train: int) -> int:
     return int(min(100, max(ipe, 0.1 * ipe * task["epochs"])))
 
 
-def sweep(task: dict[str, Any], opt: dict[str, Any], seed: int, **design: Any) -> RangeTestResult:
-    """lrlab's range test with the model, optimizer and batches a trial uses (``design``:
-    range_test arguments such as start_lr and end_lr)."""
+def trial_start(task: dict[str, Any], opt: dict[str, Any], seed: int) -> tuple[Any, Any, Any]:
+    """The data, the seed's initial model and the optimizer a trial of this task starts from."""
     torch.set_num_threads(1)
     ds = load_dataset(task["data"])
     torch.manual_seed(seed)
     model = build_model(task["model"], ds.input_shape, ds.num_classes)
     groups = param_groups(model, weight_decay=opt["weight_decay"])
     optimizer = make_optimizer({"nesterov": False, "betas": (0.9, 0.999), **opt}, groups)
+    return ds, model, optimizer
+
+
+def sweep(task: dict[str, Any], opt: dict[str, Any], seed: int, **design: Any) -> RangeTestResult:
+    """lrlab's range test with the model, optimizer and batches a trial uses (``design``:
+    range_test arguments such as start_lr and end_lr)."""
+    ds, model, optimizer = trial_start(task, opt, seed)
     return sweep_task(
         model,
         optimizer,
@@ -102,12 +108,7 @@ CONFIRM = (1.0, 2.0, 4.0)  # the confirm step the methods benchmark uses, 30 upd
 
 def confirm_pick(task: dict[str, Any], opt: dict[str, Any], seed: int, lr: float) -> dict[str, Any]:
     """The confirm step at CONFIRM x the default rule's LR, from the trial's starting model."""
-    torch.set_num_threads(1)
-    ds = load_dataset(task["data"])
-    torch.manual_seed(seed)
-    model = build_model(task["model"], ds.input_shape, ds.num_classes)
-    groups = param_groups(model, weight_decay=opt["weight_decay"])
-    optimizer = make_optimizer({"nesterov": False, "betas": (0.9, 0.999), **opt}, groups)
+    ds, model, optimizer = trial_start(task, opt, seed)
     c = confirm_task(
         model,
         optimizer,

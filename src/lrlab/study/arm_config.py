@@ -16,6 +16,7 @@ from lrlab.study.config_fields import (
     Strict,
     check_count,
     check_schedule,
+    one_of,
 )
 
 
@@ -33,11 +34,7 @@ class OptimizerConfig(Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if v not in OPTIMIZERS:
-            raise ValueError(
-                f"name={v!r} is not an optimizer; expected one of {', '.join(OPTIMIZERS)}"
-            )
-        return v
+        return one_of("name", v, OPTIMIZERS, "an optimizer")
 
 
 class RangeTestConfig(Strict):
@@ -62,11 +59,7 @@ class RangeTestConfig(Strict):
     def _rule(cls, v: str) -> str:
         from lrlab.rangetest import RULES
 
-        if v not in RULES:
-            raise ValueError(
-                f"rule={v!r} is not a range-test rule; expected one of {', '.join(RULES)}"
-            )
-        return v
+        return one_of("rule", v, RULES, "a range-test rule")
 
     @model_validator(mode="after")
     def _range(self) -> RangeTestConfig:

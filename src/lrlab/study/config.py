@@ -43,6 +43,7 @@ from lrlab.study.config_fields import (
     ScheduleSpec,
     Strict,
     check_count,
+    one_of,
 )
 
 if sys.version_info >= (3, 11):
@@ -119,18 +120,14 @@ class TaskConfig(Strict):
     def _data(cls, v: str) -> str:
         from lrlab.data import DATASETS
 
-        if v not in DATASETS:
-            raise ValueError(f"data={v!r} is not a dataset; expected one of {', '.join(DATASETS)}")
-        return v
+        return one_of("data", v, DATASETS, "a dataset")
 
     @field_validator("model")
     @classmethod
     def _model(cls, v: str) -> str:
         from lrlab.models import MODELS
 
-        if v not in MODELS:
-            raise ValueError(f"model={v!r} is not a model; expected one of {', '.join(MODELS)}")
-        return v
+        return one_of("model", v, MODELS, "a model")
 
     @field_validator("eval_every", "instrument_every")
     @classmethod

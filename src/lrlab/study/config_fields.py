@@ -6,6 +6,7 @@ schedule specs checked for family and parameter names at load time.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -60,4 +61,12 @@ def check_schedule(value: Any) -> Any:
                 names(v)
 
     names(spec_to_dict(value))
+    return value
+
+
+def one_of(field: str, value: str, options: Iterable[str], what: str) -> str:
+    """``value`` if it is among ``options``; otherwise a message naming field, value and choices."""
+    choices = list(options)
+    if value not in choices:
+        raise ValueError(f"{field}={value!r} is not {what}; expected one of {', '.join(choices)}")
     return value

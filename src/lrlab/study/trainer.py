@@ -11,6 +11,7 @@ to exactly the numbers an uninterrupted one reaches.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -49,15 +50,11 @@ Progress = Callable[[dict[str, Any]], None]
 __all__ = ["Progress", "evaluate", "run_trial"]
 
 
-_WARM: list[bool] = []
-
-
+@functools.cache
 def _warm_up() -> None:
     """Pay torch's one-time cost in this process: the first optimizer built imports
     torch._dynamo (seconds), which would otherwise be charged to the first trial's time."""
-    if not _WARM:
-        torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
-        _WARM.append(True)
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
 
 
 def run_trial(spec: TrialSpec, progress: Progress | None = None) -> dict[str, Any]:
