@@ -25,6 +25,7 @@ from lrlab.rangetest import (
     weight_decay_test,
 )
 from lrlab.rangetest.sweep import Progress
+from lrlab.study.config_fields import one_of
 from lrlab.study.optimizers import make_optimizer
 
 #: Batch sizes of the published baselines: MNIST-1D (Greydanus 2020) 100, Fashion-MNIST 128.
@@ -109,10 +110,8 @@ def find_on_task(
     progress: Progress | None = None,
 ) -> FindResult:
     """Run the range test (and optionally Smith's momentum and weight-decay tests) on a task."""
-    if data not in DATASETS:
-        raise ValueError(f"--data={data!r} is not a dataset; expected one of {', '.join(DATASETS)}")
-    if model not in MODELS:
-        raise ValueError(f"--model={model!r} is not a model; expected one of {', '.join(MODELS)}")
+    one_of("--data", data, DATASETS, "a dataset")
+    one_of("--model", model, MODELS, "a model")
     if threads is not None:
         torch.set_num_threads(threads)
     ds = load_dataset(data)
