@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -15,19 +14,21 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from lrlab.cli.output import plain_console
+
 
 class StudyProgress:
     """Turns study events into bars (trials; epochs of each running trial) or log lines."""
 
     def __init__(self, quiet: bool = False) -> None:
-        self.console = Console(stderr=True)
+        self.console = plain_console(stderr=True)
         self.quiet = quiet
         self.live = not quiet and self.console.is_terminal
         self.progress = Progress(
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
+            TextColumn("{task.fields[info]}", markup=False),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=self.console,
