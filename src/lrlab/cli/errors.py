@@ -151,9 +151,7 @@ def parser_error_line(
         option = str(getattr(exc, "option_name", "") or message)
         close = sorted(getattr(exc, "possibilities", None) or [])
         hint = f" (did you mean {' or '.join(close)}?)" if close else ""
-        return (
-            f"{where}: no such option {option!s}{hint}; options: {', '.join(_options_of(ctx))}"
-        )
+        return f"{where}: no such option {option!s}{hint}; options: {', '.join(_options_of(ctx))}"
     if param is not None:  # a value the parser could not convert or that is out of range
         value = _given(param, exc, argv)
         got = f"={_shown(value)}" if value is not None else ""

@@ -12,7 +12,7 @@ from rich.console import Console
 
 
 def plain_console(stderr: bool = False) -> Console:
-    """A console with markup, emoji codes and highlighting off.
+    """A console with markup, emoji codes, highlighting and wrapping off.
 
     >>> import io
     >>> c = plain_console()
@@ -21,4 +21,5 @@ def plain_console(stderr: bool = False) -> Console:
     >>> c.file.getvalue()
     'pip install "lrlab[data]" [/bold] :x:\\n'
     """
-    return Console(stderr=stderr, markup=False, emoji=False, highlight=False)
+    # soft_wrap: a long line (an error, a path) stays one line in logs and pipes
+    return Console(stderr=stderr, markup=False, emoji=False, highlight=False, soft_wrap=True)

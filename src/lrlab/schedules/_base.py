@@ -192,7 +192,9 @@ class Schedule:
         >>> [p.name for p in sgdr(max_lr=0.1, t_0=1, cycles=10**9).phases(limit=2)]
         ['cycle 1', 'cycle 2']
         """
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+        ):
             raise ValueError(f"limit={limit!r} is invalid; expected an integer >= 1 or None")
         rows = []
         for name, start, stop in itertools.islice(self._phase_bounds(horizon), limit):
