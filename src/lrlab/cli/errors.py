@@ -99,6 +99,25 @@ def _given(param: Any, exc: BaseException, argv: Sequence[str]) -> str | None:
     return None
 
 
+def _expected(param: Any) -> str | None:
+    """``expected an integer >= 1`` for a numeric parameter (Typer's and click's ways)."""
+    annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+    ptype = getattr(param, "type", None)
+    type_name = str(getattr(ptype, "name", ""))
+    if annotation is int or "integer" in type_name:
+        kind = "an integer"
+    elif annotation is float or type_name.startswith("float"):
+        kind = "a number"
+    else:
+        return None
+    low, high = getattr(param, "min", None), getattr(param, "max", None)
+    if low is None and high is None:
+        low, high = getattr(ptype, "min", None), getattr(ptype, "max", None)
+    bounds = [f">= {low}"] if low is not None else []
+    bounds += [f"<= {high}"] if high is not None else []
+    return f"expected {kind}" + (" " + " and ".join(bounds) if bounds else "")
+
+
 def _shown(value: str) -> str:
     return value if value and value.isprintable() and " " not in value else repr(value)
 
@@ -155,7 +174,9 @@ def parser_error_line(
     if param is not None:  # a value the parser could not convert or that is out of range
         value = _given(param, exc, argv)
         got = f"={_shown(value)}" if value is not None else ""
-        return f"{where}: {_flag(param)}{got} is invalid: {_lower_first(message)}"
+        expected = _expected(param)
+        why = f"; {expected}" if expected else f": {_lower_first(one_line(message))}"
+        return f"{where}: {_flag(param)}{got} is invalid{why}"
     option = str(getattr(exc, "option_name", "") or "")
     if option and "requires an argument" in message:  # an option given without its value
         return f"{where}: {option} needs a value; see '{where} --help'"

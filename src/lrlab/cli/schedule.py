@@ -57,9 +57,9 @@ def _checked_horizon(horizon: int | None) -> int | None:
 def _plottable(lr: Schedule, horizon: int | None) -> None:
     span = horizon if horizon is not None else lr.length
     if span is not None and span > PLOT_UPDATES:
-        what = f"--horizon={horizon}" if horizon is not None else f"{lr.kind} runs {span} updates;"
+        what = f"--horizon={horizon} is" if horizon is not None else f"{lr.kind} runs {span}"
         raise UsageError(
-            f"{what} too many to plot; expected at most {PLOT_UPDATES:.0e} updates "
+            f"{what} updates, too many to plot; expected at most {PLOT_UPDATES:.0e} "
             "(give --horizon N to plot the first N)"
         )
     if len(lr.phases(horizon, limit=PLOT_PHASES + 1)) > PLOT_PHASES:
@@ -133,5 +133,16 @@ def plot(
         raise UsageError(f"--output={str(output)!r} is invalid; expected a .png file")
     mom = _momentum(lr, momentum, momentum_low, momentum_high)
     _plottable(lr, _horizon(lr, horizon))
-    path = plot_schedules(lr, output, momentum=mom, horizon=_horizon(lr, horizon))
+    try:
+        path = plot_schedules(lr, output, momentum=mom, horizon=_horizon(lr, horizon))
+    except OSError as e:
+        raise UsageError(_unwritable("--output", output, e)) from None
     typer.echo(f"wrote {path}")
+
+
+def _unwritable(flag: str, path: Path, e: OSError) -> str:
+    where = f" ({e.filename})" if e.filename and str(e.filename) != str(path) else ""
+    return (
+        f"{flag}={str(path)!r} cannot be written: {e.strerror}{where}; "
+        "expected a file path in a writable directory"
+    )

@@ -34,7 +34,10 @@ _UNREADABLE = (
     TypeError,
     pickle.UnpicklingError,
     zipfile.BadZipFile,
+    OSError,  # a cut at some offsets: "[Errno 22] Invalid argument"
 )
+#: OSErrors that say nothing about the file's content: they are raised, not set aside.
+_NOT_CORRUPT = (PermissionError, FileNotFoundError, IsADirectoryError)
 CORRUPT = "corrupt"
 
 
@@ -91,6 +94,8 @@ class Checkpoint:
             return None
         try:
             return self._read()
+        except _NOT_CORRUPT:
+            raise
         except _UNREADABLE as e:
             self.note = self.quarantine(_why(e))
         if on_event is not None:
@@ -104,9 +109,13 @@ class Checkpoint:
             return None
         try:
             self._read(mmap=True)
+        except _NOT_CORRUPT:
+            raise
         except _UNREADABLE:
             try:  # mmap refuses what is not a zip archive: read it whole for the reason
                 self._read()
+            except _NOT_CORRUPT:
+                raise
             except _UNREADABLE as e:
                 self.note = self.quarantine(_why(e))
                 return self.note

@@ -29,8 +29,7 @@ def usable_directory(path: Path, what: str) -> None:
     ...     print(str(e).endswith("is a file; expected a directory lrlab can write"))
     True
     """
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"{what} {str(path)!r} is a file; expected a directory lrlab can write")
+    _not_under_a_file(path, what)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -46,6 +45,20 @@ def usable_directory(path: Path, what: str) -> None:
             f"{what} {str(path)!r} is not writable ({e.strerror}); "
             "expected a directory lrlab can write"
         ) from None
+
+
+def _not_under_a_file(path: Path, what: str) -> None:
+    """Refuse a path that is, or lies under, a file (checked before anything is created)."""
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{what} {str(path)!r} is a file; expected a directory lrlab can write")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(
+                    f"{what} {str(path)!r} lies under the file {str(parent)!r}; "
+                    "expected a directory lrlab can write"
+                )
+            return
 
 
 def check_devices(study: StudyConfig, local: bool) -> None:
@@ -79,8 +92,12 @@ def preflight(study: StudyConfig, root: Path, checkpoint_root: Path, executor: A
     """Every check `run_study` makes before it takes the study directory."""
     from lrlab.study.executors import LocalExecutor
 
-    usable_directory(root, "study directory (--dir)")
-    if checkpoint_root != root / "checkpoints":
-        usable_directory(checkpoint_root, "--checkpoint-dir")
     check_devices(study, executor is None or isinstance(executor, LocalExecutor))
     check_packages(study)
+    directories = [(root, "study directory (--dir)")]
+    if checkpoint_root != root / "checkpoints":
+        directories.append((checkpoint_root, "--checkpoint-dir"))
+    for path, what in directories:  # nothing is created unless every path can be
+        _not_under_a_file(path, what)
+    for path, what in directories:
+        usable_directory(path, what)

@@ -162,6 +162,10 @@ class StudyStore:
                     f"{', '.join(sorted(tables)) or 'none'}); point lrlab at a study directory"
                 )
             if not self.read_only:
+                if tables:  # never write into a damaged file: check every page first
+                    problems = [r[0] for r in self._db.execute("PRAGMA quick_check")]
+                    if problems != ["ok"]:
+                        raise _damaged(self.path, f"sqlite quick_check: {problems[0]}")
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=NORMAL")
                 self._db.executescript(SCHEMA)
@@ -209,8 +213,9 @@ class StudyStore:
 
     @_guarded
     def mark_running(self, trial_id: str, provenance: dict[str, str]) -> None:
+        """Record a trial's start; a finished trial stays finished (an ``ignored`` event)."""
         with self.transaction() as db:
-            db.execute(
+            cur = db.execute(
                 "UPDATE trials SET status='running', started=COALESCE(started, ?), "
                 "lrlab_version=?, git_commit=?, torch_version=? "
                 "WHERE id=? AND status NOT IN ('done', 'diverged')",
@@ -222,7 +227,10 @@ class StudyStore:
                     trial_id,
                 ),
             )
-            db.execute("INSERT INTO events VALUES (?, ?, 'start', '')", (time.time(), trial_id))
+            kind, note = ("start", "") if cur.rowcount else ("ignored", "started when finished")
+            db.execute(
+                "INSERT INTO events VALUES (?, ?, ?, ?)", (time.time(), trial_id, kind, note)
+            )
 
     @_guarded
     def finish(self, result: dict[str, Any]) -> bool:
