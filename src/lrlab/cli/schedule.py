@@ -22,18 +22,10 @@ MOMENTUM_HELP = (
     "'none', 'cyclical' (mirror of the LR between --momentum-low and --momentum-high), "
     "or a schedule spec."
 )
-_CYCLICAL = {
-    "triangular",
-    "triangular2",
-    "exp_range",
-    "one_cycle",
-    "one_cycle_torch",
-    "one_cycle_fastai",
-}
 
 
 def _momentum(lr: Schedule, choice: str, low: float, high: float) -> Schedule | None:
-    if choice == "none" or (choice == "auto" and lr.kind not in _CYCLICAL):
+    if choice == "none" or (choice == "auto" and not lr.cyclical):
         return None
     if choice in ("auto", "cyclical"):
         return cyclical_momentum(lr, low=low, high=high)

@@ -27,7 +27,7 @@ def plot_schedules(
     """
     from lrlab._figures import save, subplots
 
-    span = lr._span(horizon)
+    span = lr.span(horizon)
     steps, lrs = lr.sample(n=min(span, _EVERY_UPDATE_UP_TO), horizon=span)
     fig, ax = subplots(figsize=(8, 4.2))
     ax.plot(steps, lrs, color="tab:blue", lw=1.6, label="learning rate")
