@@ -326,6 +326,15 @@ def test_schedules_package_does_not_import_torch() -> None:
     assert out.stdout.strip() == "False"
 
 
+def test_schedule_plot_module_imports_neither_torch_nor_matplotlib_until_it_draws() -> None:
+    code = (
+        "import sys, lrlab.schedules.plot; "
+        "print('torch' in sys.modules, 'matplotlib' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False False"
+
+
 # ---------------------------------------------------------------- family facts
 
 # What each family declares for the layers above, written out by hand: the range-test

@@ -90,7 +90,7 @@ def plot(
     horizon: int | None = typer.Option(None, help="Updates to plot for unbounded schedules."),
 ) -> None:
     """Write a PNG of the learning rate and momentum over the updates."""
-    from lrlab.report.plots import plot_schedules
+    from lrlab.schedules.plot import plot_schedules
 
     lr = parse(spec)
     if output.suffix.lower() != ".png":

@@ -4,7 +4,7 @@ Every schedule is an immutable object: ``value(step)`` (or ``schedule(step)``) f
 0-indexed optimizer update, a declared ``length``, a past-the-end policy ``after_end``,
 ``to_dict()``/``Schedule.from_dict()``, ``describe()`` and ``sample(n)``. The driver in
 ``lrlab.optim`` writes these values into an optimizer; this package can be used, plotted
-and tested without torch.
+(``lrlab.schedules.plot``) and tested without torch.
 
 >>> from lrlab.schedules import one_cycle, cyclical_momentum
 >>> lr = one_cycle(max_lr=0.4, total=1000)
