@@ -112,8 +112,8 @@ def test_version_and_missing_argument() -> None:
 def test_plotting_leaves_the_users_matplotlib_backend_alone(tmp_path: Path) -> None:
     import matplotlib
 
-    from lrlab.report.plots import plot_schedules
     from lrlab.schedules import one_cycle
+    from lrlab.schedules.plot import plot_schedules
 
     before = matplotlib.get_backend()
     matplotlib.use("svg")  # stands in for a notebook's inline backend

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -298,10 +299,148 @@ def test_describe_and_sample() -> None:
     assert S.constant(level=1.0).sample(3, horizon=100) == ([0, 50, 99], [1.0, 1.0, 1.0])
 
 
+def test_span_is_the_horizon_or_the_length() -> None:
+    assert S.cosine(init=0.1, total=90).span() == 90
+    assert S.cosine(init=0.1, total=90).span(horizon=30) == 30
+    assert S.triangular(0.1, 0.5, step_size=2).span(horizon=7) == 7
+    with pytest.raises(ValueError, match="triangular runs forever; give horizon="):
+        S.triangular(0.1, 0.5, step_size=2).span()
+    with pytest.raises(ValueError, match="horizon=0 is invalid; expected at least 1 update"):
+        S.cosine(init=0.1, total=90).span(horizon=0)
+
+
+def test_an_unvarying_schedule_cannot_be_mirrored_nor_give_heights() -> None:
+    flat = S.linear(init=0.5, end=0.5, total=4)
+    message = r"^linear does not vary \(low == high\), so it cannot be mirrored$"
+    with pytest.raises(TypeError, match=message):
+        flat.check_mirrorable()
+    with pytest.raises(TypeError, match=message):
+        flat.height(2)
+    with pytest.raises(ValueError, match="cannot be mirrored"):
+        S.mirror(flat, low=0.85, high=0.95)
+
+
 def test_schedules_package_does_not_import_torch() -> None:
     code = "import sys, lrlab.schedules; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_schedule_plot_module_imports_neither_torch_nor_matplotlib_until_it_draws() -> None:
+    code = (
+        "import sys, lrlab.schedules.plot; "
+        "print('torch' in sys.modules, 'matplotlib' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False False"
+
+
+# ---------------------------------------------------------------- family facts
+
+# What each family declares for the layers above, written out by hand: the range-test
+# fields it takes (and from which bound), the range-test reading it trains with, whether a
+# trial leaves a missing total out, and whether its default momentum is cyclical.
+FAMILY_FACTS: dict[str, tuple[dict[str, str], str, bool, bool]] = {
+    "constant": ({"level": "max_lr"}, "constant", True, False),
+    "step": ({"init": "max_lr"}, "constant", True, False),
+    "multistep": ({"init": "max_lr"}, "constant", True, False),
+    "exponential": ({"init": "max_lr"}, "constant", True, False),
+    "linear": ({"init": "max_lr"}, "constant", False, False),
+    "polynomial": ({"init": "max_lr"}, "constant", False, False),
+    "cosine": ({"init": "max_lr"}, "constant", False, False),
+    "triangular": (
+        {"max_lr": "max_lr", "base_lr": "base_lr", "step_size": "step_size"},
+        "clr",
+        False,
+        True,
+    ),
+    "triangular2": (
+        {"max_lr": "max_lr", "base_lr": "base_lr", "step_size": "step_size"},
+        "clr",
+        False,
+        True,
+    ),
+    "exp_range": (
+        {"max_lr": "max_lr", "base_lr": "base_lr", "step_size": "step_size"},
+        "clr",
+        False,
+        True,
+    ),
+    "sgdr": ({"max_lr": "max_lr"}, "one_cycle", False, False),
+    "one_cycle": ({"max_lr": "max_lr", "base_lr": "base_lr"}, "one_cycle", False, True),
+    "one_cycle_torch": ({"max_lr": "max_lr"}, "one_cycle", False, True),
+    "one_cycle_fastai": ({"max_lr": "max_lr"}, "one_cycle", False, True),
+    "warmup_stable_decay": ({"peak": "max_lr"}, "one_cycle", False, False),
+    "warmup": ({}, "constant", False, False),
+    "join": ({}, "constant", False, False),
+    "repeat": ({}, "constant", False, False),
+    "scale": ({}, "constant", False, False),
+    "multiply": ({}, "constant", False, False),
+    "clip": ({}, "constant", False, False),
+    "mirror": ({}, "constant", False, False),
+    "shift": ({}, "constant", False, False),
+}
+
+
+def test_every_registered_family_has_its_facts_written_out_here() -> None:
+    assert sorted(FAMILY_FACTS) == S.registered_kinds()
+
+
+@pytest.mark.parametrize("kind", sorted(FAMILY_FACTS))
+def test_family_facts_are_declared_on_the_class_and_answered_by_kind(kind: str) -> None:
+    fields, reading, optional, cyclical = FAMILY_FACTS[kind]
+    cls = S.schedule_class(kind)
+    assert dict(cls.bound_fields) == fields and S.bound_fields(kind) == fields
+    assert cls.bounds_reading == reading and S.bounds_reading(kind) == reading
+    assert cls.total_optional is optional and S.total_optional(kind) is optional
+    assert cls.cyclical is cyclical and S.is_cyclical(kind) is cyclical
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    assert set(fields) <= set(names)  # a range test fills real parameters only
+    if "total" in names:  # an optional total is one that may be left out of the spec
+        assert optional is (names["total"].default is None)
+
+
+def test_family_facts_cannot_be_changed_through_the_answers() -> None:
+    S.bound_fields("one_cycle")["final_lr"] = "max_lr"
+    assert S.bound_fields("one_cycle") == {"max_lr": "max_lr", "base_lr": "base_lr"}
+    with pytest.raises(TypeError):
+        S.OneCycle.bound_fields["final_lr"] = "max_lr"  # type: ignore[index]
+    with pytest.raises(ValueError, match="unknown schedule 'one_cycel' \\(did you mean"):
+        S.bound_fields("one_cycel")
+
+
+@pytest.mark.parametrize(
+    ("spec", "filled"),
+    [
+        ({"kind": "cosine", "init": 0.1}, {"kind": "cosine", "init": 0.1, "total": 1000}),
+        ({"kind": "cosine", "init": 0.1, "total": 9}, {"kind": "cosine", "init": 0.1, "total": 9}),
+        ({"kind": "constant", "level": 0.1}, {"kind": "constant", "level": 0.1}),
+        ({"kind": "exponential", "init": 0.1}, {"kind": "exponential", "init": 0.1}),
+        ({"kind": "triangular", "step_size": 5}, {"kind": "triangular", "step_size": 5}),
+        (
+            {"kind": "warmup", "schedule": {"kind": "constant", "level": 0.1}, "steps": 100},
+            {
+                "kind": "warmup",
+                "schedule": {"kind": "constant", "level": 0.1, "total": 900},
+                "steps": 100,
+            },
+        ),
+        (
+            {"kind": "warmup", "schedule": {"kind": "sgdr", "t_0": 10}, "steps": 100},
+            {"kind": "warmup", "schedule": {"kind": "sgdr", "t_0": 10}, "steps": 100},
+        ),
+        (
+            {"kind": "join", "parts": [{"kind": "cosine", "init": 0.1}]},
+            {"kind": "join", "parts": [{"kind": "cosine", "init": 0.1}]},
+        ),
+    ],
+)
+def test_with_total_fills_what_a_run_of_1000_updates_decides(
+    spec: dict[str, object], filled: dict[str, object]
+) -> None:
+    before = json.dumps(spec)
+    assert S.with_total(spec, 1000) == filled
+    assert json.dumps(spec) == before  # the spec given is left as it was
 
 
 # ---------------------------------------------------------------- properties

@@ -23,18 +23,10 @@ MOMENTUM_HELP = (
     "'none', 'cyclical' (mirror of the LR between --momentum-low and --momentum-high), "
     "or a schedule spec."
 )
-_CYCLICAL = {
-    "triangular",
-    "triangular2",
-    "exp_range",
-    "one_cycle",
-    "one_cycle_torch",
-    "one_cycle_fastai",
-}
 
 
 def _momentum(lr: Schedule, choice: str, low: float, high: float) -> Schedule | None:
-    if choice == "none" or (choice == "auto" and lr.kind not in _CYCLICAL):
+    if choice == "none" or (choice == "auto" and not lr.cyclical):
         return None
     if choice in ("auto", "cyclical"):
         return cyclical_momentum(lr, low=low, high=high)
@@ -126,7 +118,7 @@ def plot(
     horizon: int | None = typer.Option(None, help="Updates to plot for unbounded schedules."),
 ) -> None:
     """Write a PNG of the learning rate and momentum over the updates."""
-    from lrlab.report.plots import plot_schedules
+    from lrlab.schedules.plot import plot_schedules
 
     lr = parse(spec)
     if output.suffix.lower() != ".png":

@@ -26,7 +26,8 @@ gradient is the one about to be applied and the weights are those it was compute
   in their param-group dict (e.g. biases) keep 1 and do not enter the mean.
 
 The multiplier computed at update ``t`` is used from update ``t + 1`` (the driver writes
-the next values right after each step).
+the next values right after each step). Steps a GradScaler skips are not observed, and
+gradients a fused optimizer still carries scaled are unscaled first.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from typing import Any
 
 import torch
 from torch.optim import Optimizer
+
+from lrlab.optim._steps import OptimizerLike, grad_scale, inner_optimizer, step_was_skipped
 
 
 class AutoLLR:
@@ -54,7 +57,7 @@ class AutoLLR:
 
     def __init__(
         self,
-        optimizer: Optimizer,
+        optimizer: OptimizerLike,
         *,
         beta: float = 0.9,
         warmup: int = 10,
@@ -76,6 +79,7 @@ class AutoLLR:
             raise ValueError(f"variant={variant!r} is invalid; expected 'norm_change' or 'secant'")
         if not eps > 0:
             raise ValueError(f"eps={eps!r} is invalid; expected a number > 0")
+        optimizer = inner_optimizer(optimizer)
         self.optimizer = optimizer
         self.beta, self.warmup, self.eps = beta, warmup, eps
         self.min_scale, self.max_scale, self.variant = min_scale, max_scale, variant
@@ -106,6 +110,11 @@ class AutoLLR:
 
     # ------------------------------------------------------------------ the rule
     def _observe(self, optimizer: Optimizer, args: Any, kwargs: Any) -> None:
+        if step_was_skipped(optimizer):  # an AMP overflow: inf/NaN gradients, no update
+            return
+        # A fused step under GradScaler sees the gradients still times the loss scale.
+        scale = grad_scale(optimizer)
+        inv = 1.0 / float(scale) if scale is not None else 1.0
         changes: list[tuple[float, float] | None] = []
         for i, group in enumerate(optimizer.param_groups):
             params = [p for p in group["params"] if p.grad is not None]
@@ -114,9 +123,11 @@ class AutoLLR:
                 continue
             grads = [p.grad for p in params]
             w_norm = _norm(params)
-            g_norm = _norm(grads)
+            g_norm = _norm(grads) * inv
             prev = self._prev[i]
             if self.variant == "secant":
+                if scale is not None:
+                    grads = list(torch._foreach_mul([g.detach() for g in grads], inv))
                 old = self._prev_tensors[i]
                 if old is not None:
                     changes.append((_diff_norm(params, old[0]), _diff_norm(grads, old[1])))

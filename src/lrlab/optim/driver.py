@@ -1,10 +1,13 @@
 """`HyperparamScheduler`: writes scheduled hyper-parameters into an optimizer's param groups.
 
 The driver owns one integer, the number of optimizer updates taken, advanced by a
-step hook on the optimizer itself. Skipped AMP steps (``GradScaler`` does not call
-``optimizer.step``) and gradient-accumulation micro-batches therefore never move the
-clock, and the loop needs no ``scheduler.step()`` call, so the order warnings of
-PyTorch's schedulers cannot arise.
+step hook on the optimizer itself. Skipped AMP steps and gradient-accumulation
+micro-batches therefore never move the clock: ``GradScaler`` either does not call
+``optimizer.step`` on an overflow or, for fused optimizers, calls it with ``found_inf``
+set and the kernel skips, which the hook reads (`lrlab.optim._steps`). A wrapper such as
+accelerate's ``AcceleratedOptimizer`` is driven through the torch optimizer it exposes.
+The loop needs no ``scheduler.step()`` call, so the order warnings of PyTorch's
+schedulers cannot arise.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from lrlab.optim._driver_args import (
     multiplier_value,
     resolve_groups,
 )
+from lrlab.optim._steps import OptimizerLike, inner_optimizer, step_was_skipped
 from lrlab.schedules import Schedule
 
 _STATE_FORMAT = 1
@@ -79,7 +83,10 @@ class HyperparamScheduler:
     current value), so a resumed or modified optimizer cannot drift.
 
     Args:
-        optimizer: any ``torch.optim.Optimizer``.
+        optimizer: any ``torch.optim.Optimizer``, or a wrapper exposing one as
+            ``.optimizer`` (accelerate's ``AcceleratedOptimizer``, Lightning's
+            ``LightningOptimizer``): the wrapped optimizer's groups are driven and its
+            real updates counted; `optimizer` is then that torch optimizer.
         lr: global learning-rate schedule (a float means constant); None leaves LRs alone.
         momentum: momentum schedule, written to ``momentum`` (SGD, RMSprop) or to
             ``betas[0]`` (Adam family). An optimizer without momentum, or an SGD built
@@ -113,7 +120,7 @@ class HyperparamScheduler:
 
     def __init__(
         self,
-        optimizer: Optimizer,
+        optimizer: OptimizerLike,
         lr: ScheduleLike | None = None,
         momentum: ScheduleLike | None = None,
         weight_decay: ScheduleLike | None = None,
@@ -121,22 +128,18 @@ class HyperparamScheduler:
         *,
         auto: bool = True,
     ) -> None:
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(
-                f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
-            )
-        self.optimizer = optimizer
+        self.optimizer: Optimizer = inner_optimizer(optimizer)
         self.auto = bool(auto)
         self.schedules: dict[str, Schedule | None] = {
             "lr": as_schedule("lr", lr),
             "momentum": as_schedule("momentum", momentum),
             "weight_decay": as_schedule("weight_decay", weight_decay),
         }
-        self._group_specs = resolve_groups(optimizer, groups)
+        self._group_specs = resolve_groups(self.optimizer, groups)
         self._targets: dict[str, list[_Target]] = {h: self._build_targets(h) for h in HYPERS}
         self._plan = [(self.schedules[h], ts) for h, ts in self._targets.items() if ts]
         self._step = 0
-        self._handle = optimizer.register_step_post_hook(self._on_step) if self.auto else None
+        self._handle = self.optimizer.register_step_post_hook(self._on_step) if self.auto else None
         self._apply()
 
     # ------------------------------------------------------------------ construction
@@ -176,6 +179,10 @@ class HyperparamScheduler:
         return self._step
 
     def _on_step(self, optimizer: Optimizer, args: Any, kwargs: Any) -> None:
+        # A fused step under GradScaler that found inf/NaN ran the hook but updated
+        # nothing: the values written for this update stay for the next real one.
+        if "found_inf" in optimizer.__dict__ and step_was_skipped(optimizer):
+            return
         self._step += 1
         self._apply()
 

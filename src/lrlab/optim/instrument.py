@@ -6,7 +6,9 @@ update/weight ratio ``||dw|| / ||w||`` and the effective LR ``||dw|| / ||g||`` (
 step actually did per unit of gradient: it includes momentum, Adam's scaling and LARS's
 trust ratio, when the instrument is attached before LARS and so reads the raw gradients).
 Between samples the hooks return after one integer test, and a detached instrument
-costs nothing.
+costs nothing. Steps a GradScaler skips are not updates and are not recorded (fused
+optimizers run their hooks on such steps too), and gradients a fused step still carries
+scaled are measured unscaled.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any
 
 import torch
 from torch.optim import Optimizer
+
+from lrlab.optim._steps import OptimizerLike, grad_scale, inner_optimizer, step_was_skipped
 
 
 @dataclass(frozen=True)
@@ -54,13 +58,14 @@ class Instrument:
 
     def __init__(
         self,
-        optimizer: Optimizer,
+        optimizer: OptimizerLike,
         every: int = 10,
         callback: Callable[[list[GroupRecord]], None] | None = None,
         keep: bool = True,
     ) -> None:
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"every={every!r} is invalid; expected an integer >= 1")
+        optimizer = inner_optimizer(optimizer)
         self.optimizer, self.every, self.callback, self.keep = optimizer, every, callback, keep
         self.records: list[GroupRecord] = []
         self._step = 0
@@ -72,21 +77,27 @@ class Instrument:
 
     @torch.no_grad()
     def _before(self, optimizer: Optimizer, args: Any, kwargs: Any) -> None:
-        if self._step % self.every:
+        if self._step % self.every or step_was_skipped(optimizer):
             return
+        # A fused optimizer under GradScaler sees gradients still multiplied by the scale.
+        scale = grad_scale(optimizer)
+        inv = 1.0 / float(scale) if scale is not None else 1.0
         pending = []
         for i, group in enumerate(optimizer.param_groups):
             params = [p for p in group["params"] if p.grad is not None]
             if not params:
                 continue
             w = _norm(params)
-            g = _norm([p.grad for p in params])
+            g = _norm([p.grad for p in params]) * inv
             # the LR this update uses: after the step, a driver has already written the next one
             pending.append((i, [p.detach().clone() for p in params], w, g, float(group["lr"])))
         self._pending = pending
 
     @torch.no_grad()
     def _after(self, optimizer: Optimizer, args: Any, kwargs: Any) -> None:
+        if step_was_skipped(optimizer):  # an AMP-skipped fused step: not an update
+            self._pending = None
+            return
         step, self._step = self._step, self._step + 1
         if self._pending is None:
             return

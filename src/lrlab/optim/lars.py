@@ -12,7 +12,9 @@ optax uses the norm of the sum). The wrapped optimizer then runs with
 originals are put back after the step). Groups with ``weight_decay == 0`` (biases and
 norms, when the groups come from `param_groups`) keep plain updates, as in timm and the
 self-supervised recipes; ``exclude="none"`` adapts every group. All norms and products
-are foreach operations: one kernel per list, not per tensor.
+are foreach operations: one kernel per list, not per tensor. Under a GradScaler, a fused
+optimizer runs its step hooks with the gradients still scaled and on skipped (overflow)
+steps too: the ratios use the unscaled norms, and a skipped step is left alone.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from typing import Any
 
 import torch
 from torch.optim import Optimizer
+
+from lrlab.optim._steps import OptimizerLike, grad_scale, inner_optimizer, step_was_skipped
 
 Exclude = Callable[[dict[str, Any]], bool]
 
@@ -51,17 +55,14 @@ class LARS:
 
     def __init__(
         self,
-        optimizer: Optimizer,
+        optimizer: OptimizerLike,
         trust_coefficient: float = 1e-3,
         eps: float = 1e-8,
         mode: str = "scale",
         exclude: str | Exclude = "no_decay",
         trust_ratio: bool = True,
     ) -> None:
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(
-                f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
-            )
+        optimizer = inner_optimizer(optimizer)
         if not (isinstance(trust_coefficient, (int, float)) and trust_coefficient > 0):
             raise ValueError(
                 f"trust_coefficient={trust_coefficient!r} is invalid; expected a number > 0"
@@ -101,8 +102,13 @@ class LARS:
 
     @torch.no_grad()
     def _before(self, optimizer: Optimizer, args: Any, kwargs: Any) -> None:
-        if not self.trust_ratio:
+        # A step GradScaler skips (fused optimizers still run it) changes nothing: its
+        # inf/NaN gradients must not become the reported trust ratios.
+        if not self.trust_ratio or step_was_skipped(optimizer):
             return
+        # Gradients a fused step still carries times the loss scale S: the ratio needs the
+        # true norm, and the direction goes back in the same units (the kernel divides by S).
+        scale = grad_scale(optimizer)
         for i, group in enumerate(optimizer.param_groups):
             if self._excluded(group):
                 continue
@@ -113,14 +119,21 @@ class LARS:
             wd = float(group["weight_decay"])
             w_norm = torch.stack(torch._foreach_norm(params))
             g_norm = torch.stack(torch._foreach_norm(grads))
+            if scale is not None:
+                scale = scale.to(g_norm.device)
+                g_norm = g_norm / scale
             ratio = self.trust_coefficient * w_norm / (g_norm + wd * w_norm + self.eps)
             ratio = torch.where((w_norm > 0) & (g_norm > 0), ratio, torch.ones_like(ratio))
             lr = float(group["lr"])
             if self.mode == "clip" and lr > 0:
                 ratio = torch.clamp(ratio / lr, max=1.0)
-            direction = (
-                torch._foreach_add(grads, params, alpha=wd) if wd else [g.clone() for g in grads]
-            )
+            direction: list[torch.Tensor] | tuple[torch.Tensor, ...]
+            if not wd:
+                direction = [g.clone() for g in grads]
+            elif scale is None:
+                direction = torch._foreach_add(grads, params, alpha=wd)
+            else:
+                direction = torch._foreach_add(grads, torch._foreach_mul(params, scale * wd))
             torch._foreach_mul_(direction, list(ratio.unbind()))
             self._last[i] = ratio  # kept as a tensor: no device sync on the hot path
             self._saved.append((params, grads, i, wd))

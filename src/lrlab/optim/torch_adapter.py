@@ -4,6 +4,11 @@ Lightning (``{"scheduler": ..., "interval": "step"}``) and the Hugging Face Trai
 (``optimizers=(opt, scheduler)``) accept any ``LRScheduler``; they call ``step()`` after
 each optimizer update and save ``state_dict()``. The adapter forwards those calls to the
 driver, which keeps counting real optimizer updates itself.
+
+Its ``optimizer`` is the torch optimizer the driver hooks, also when the driver was built
+on a wrapper: accelerate pairs a scheduler with its ``AcceleratedOptimizer`` by comparing
+``scheduler.optimizer`` with the wrapper's ``.optimizer``, and Lightning checks that it
+is one of ``configure_optimizers``'s optimizers.
 """
 
 from __future__ import annotations
@@ -22,6 +27,18 @@ class TorchSchedulerAdapter(LRScheduler):
     ``step()`` advances the driver only when the driver was built with ``auto=False``;
     with the default optimizer hook it just reports the values already in place, so a
     framework stepping the scheduler cannot double-count, and no order warning is raised.
+    ``get_last_lr()`` reads the param groups, so it is current however seldom the
+    framework calls ``step()`` (Lightning's ``interval="epoch"``).
+
+    >>> import torch
+    >>> from lrlab.optim import HyperparamScheduler
+    >>> from lrlab.schedules import linear
+    >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=1.0)
+    >>> adapter = HyperparamScheduler(opt, lr=linear(0.1, 0.0, total=11)).as_torch_scheduler()
+    >>> opt.param_groups[0]["params"][0].grad = torch.ones(1)
+    >>> opt.step(); opt.step()      # two updates, no adapter.step() in between
+    >>> [round(v, 6) for v in adapter.get_last_lr()]
+    [0.08]
     """
 
     def __init__(self, driver: HyperparamScheduler) -> None:
@@ -32,6 +49,10 @@ class TorchSchedulerAdapter(LRScheduler):
 
     def get_lr(self) -> list[float]:  # type: ignore[override]
         return [float(g["lr"]) for g in self.optimizer.param_groups]
+
+    def get_last_lr(self) -> list[float]:  # type: ignore[override]
+        """The learning rates in effect: what the param groups (the driver) hold now."""
+        return self.get_lr()
 
     def step(self, epoch: int | None = None) -> None:
         if epoch is not None:

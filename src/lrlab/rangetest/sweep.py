@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from lrlab.optim import HyperparamScheduler
+from lrlab.optim._steps import inner_optimizer
 from lrlab.rangetest.result import RangeTestResult
 from lrlab.rangetest.rules import DivergenceTest
 from lrlab.rangetest.snapshot import TrainingSnapshot, hooks_suspended
@@ -77,7 +78,9 @@ def range_test(
     Args:
         model: the model; its state is restored afterwards.
         optimizer: any torch optimizer; with several param groups their LR ratios are
-            kept and the reported LR is the group with the largest LR.
+            kept and the reported LR is the group with the largest LR. A wrapper exposing
+            one as ``.optimizer`` (accelerate's ``AcceleratedOptimizer``) is unwrapped: the
+            sweep steps the torch optimizer itself (pass ``scaler=`` for AMP).
         data: training batches, re-iterated as epochs if the sweep needs more.
         loss_fn: loss for the ``(inputs, targets)`` form.
         step: ``batch -> scalar loss tensor`` (forward only) for any other form.
@@ -128,6 +131,8 @@ def range_test(
     )
     if (loss_fn is None) == (step is None):
         raise ValueError("give exactly one of loss_fn= (for (inputs, targets) batches) or step=")
+    # A wrapper's step() may skip (accumulation) or scale on its own; the sweep does both.
+    optimizer = inner_optimizer(optimizer)
     if device is None:
         first = next(model.parameters(), None)
         device = first.device if first is not None else torch.device("cpu")

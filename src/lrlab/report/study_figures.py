@@ -100,7 +100,7 @@ def plot_curves(summary: StudySummary, path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_schedules(summary: StudySummary, path: Path) -> Path:
+def plot_applied_schedules(summary: StudySummary, path: Path) -> Path:
     """The LR (and momentum) each arm applied, one thin line per distinct seed schedule."""
     colours = arm_colours([a.name for a in summary.arms])
     has_mom = any(s.momentum for a in summary.arms for s in a.schedules)

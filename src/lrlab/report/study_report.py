@@ -46,7 +46,7 @@ def write_report(study_dir: Path, summary: StudySummary | None = None) -> dict[s
     written = {
         "curves": figures.plot_curves(summary, study_dir / "curves.png"),
         "final": figures.plot_final(summary, study_dir / "final.png"),
-        "schedules": figures.plot_schedules(summary, study_dir / "schedules.png"),
+        "schedules": figures.plot_applied_schedules(summary, study_dir / "schedules.png"),
     }
     heatmap = figures.plot_group_rates(summary, study_dir / "llr_heatmap.png")
     if heatmap is not None:

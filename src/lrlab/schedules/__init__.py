@@ -4,7 +4,7 @@ Every schedule is an immutable object: ``value(step)`` (or ``schedule(step)``) f
 0-indexed optimizer update, a declared ``length``, a past-the-end policy ``after_end``,
 ``to_dict()``/``Schedule.from_dict()``, ``describe()`` and ``sample(n)``. The driver in
 ``lrlab.optim`` writes these values into an optimizer; this package can be used, plotted
-and tested without torch.
+(``lrlab.schedules.plot``) and tested without torch.
 
 >>> from lrlab.schedules import one_cycle, cyclical_momentum
 >>> lr = one_cycle(max_lr=0.4, total=1000)
@@ -67,7 +67,15 @@ from lrlab.schedules._one_cycle import (
     one_cycle_fastai,
     one_cycle_torch,
 )
-from lrlab.schedules._registry import registered_kinds, schedule_class
+from lrlab.schedules._registry import (
+    bound_fields,
+    bounds_reading,
+    is_cyclical,
+    registered_kinds,
+    schedule_class,
+    total_optional,
+    with_total,
+)
 from lrlab.schedules._spec import parse, spec_to_dict
 from lrlab.schedules._warmup import Warmup, WarmupStableDecay, warmup, warmup_stable_decay
 
@@ -99,6 +107,8 @@ __all__ = [
     "Triangular2",
     "Warmup",
     "WarmupStableDecay",
+    "bound_fields",
+    "bounds_reading",
     "clip",
     "clr_step_size",
     "constant",
@@ -106,6 +116,7 @@ __all__ = [
     "cyclical_momentum",
     "exp_range",
     "exponential",
+    "is_cyclical",
     "join",
     "linear",
     "mirror",
@@ -124,8 +135,10 @@ __all__ = [
     "shift",
     "spec_to_dict",
     "step",
+    "total_optional",
     "triangular",
     "triangular2",
     "warmup",
     "warmup_stable_decay",
+    "with_total",
 ]

@@ -20,11 +20,12 @@ import dataclasses
 import itertools
 import math
 import operator
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, NoReturn
 
-from lrlab.schedules._registry import build, register
+from lrlab.schedules._registry import build, has_field, register
 
 AFTER_END = ("hold", "error", "cycle")
 
@@ -44,10 +45,29 @@ class Schedule:
     """Base class of every schedule: subclasses define fields, `_validate`, `_length`, `_value`.
 
     Subclasses register themselves under their ``kind`` so that ``to_dict``/``from_dict``
-    and spec strings such as ``"one_cycle(max_lr=0.4,total=1000)"`` can name them.
+    and spec strings such as ``"one_cycle(max_lr=0.4,total=1000)"`` can name them, and
+    declare what the layers above need to know about their family in the class variables
+    below (read by kind through `bound_fields`, `bounds_reading`, `total_optional`,
+    `is_cyclical` and `with_total`).
     """
 
     kind: ClassVar[str] = ""
+    # Facts about the family that the layers above read by ``kind`` (see `_registry`), so
+    # that adding a family touches this package only.
+    #: Fields a range test fills when a spec leaves them out, each mapped to the bound it
+    #: takes (``"max_lr"``, ``"base_lr"`` or ``"step_size"`` of `RangeTestResult.bounds`).
+    bound_fields: ClassVar[Mapping[str, str]] = MappingProxyType({})
+    #: The range-test reading (``RangeTestResult.bounds(schedule=...)``) the family trains
+    #: with: ``"one_cycle"`` (max at the suggestion, base a tenth of it), ``"clr"`` (base a
+    #: quarter of max, and a step size) or ``"constant"`` (one LR, a third of the max, for
+    #: families that start at their peak and only hold or decay).
+    bounds_reading: ClassVar[str] = "constant"
+    #: True where ``total`` has a default and leaving it out means "no end" (held or
+    #: unbounded), so a trial does not fill it with its own number of updates.
+    total_optional: ClassVar[bool] = False
+    #: True for the families whose LR goes up and down (CLR, 1cycle), where a momentum
+    #: that mirrors the LR is the natural default.
+    cyclical: ClassVar[bool] = False
     after_end: str = field(default="hold", kw_only=True)
     if TYPE_CHECKING:
         _len: ClassVar[int | None]  # set once in __post_init__; read on every evaluation
@@ -82,6 +102,13 @@ class Schedule:
         # reads only the first ones.
         return [(self.kind, 0, self.length)]
 
+    @classmethod
+    def _with_total(cls, spec: dict[str, Any], total: int) -> dict[str, Any]:
+        """``spec`` (a dict of this family, a copy) given a run's ``total``; see `with_total`."""
+        if "total" not in spec and not cls.total_optional and has_field(cls, "total"):
+            spec["total"] = total
+        return spec
+
     def anchors(self) -> tuple[float, float]:
         """The (low, high) values this schedule moves between, for `mirror`.
 
@@ -92,15 +119,17 @@ class Schedule:
 
     def check_mirrorable(self) -> None:
         """Raise TypeError if `height` (and so `mirror`) is not defined at every step."""
-        low, high = self.anchors()
-        if not high > low:
-            raise TypeError(f"{self.kind} does not vary (low == high), so it cannot be mirrored")
+        self._varying_anchors()
 
     def _height(self, t: int) -> float:
+        low, high = self._varying_anchors()
+        return min(1.0, max(0.0, (self._value(t) - low) / (high - low)))
+
+    def _varying_anchors(self) -> tuple[float, float]:
         low, high = self.anchors()
         if not high > low:
             raise TypeError(f"{self.kind} does not vary (low == high), so it cannot be mirrored")
-        return min(1.0, max(0.0, (self._value(t) - low) / (high - low)))
+        return low, high
 
     # ----------------------------------------------------------------- public API
     @property
@@ -112,8 +141,7 @@ class Schedule:
         """Value used by optimizer update number ``step`` (0-indexed)."""
         return self._value(self._resolve(step))
 
-    def __call__(self, step: int) -> float:
-        return self._value(self._resolve(step))
+    __call__ = value
 
     def height(self, step: int) -> float:
         """Where ``value(step)`` sits between the schedule's low (0) and high (1) anchors.
@@ -163,14 +191,24 @@ class Schedule:
         """
         if isinstance(n, bool) or not isinstance(n, int) or n < 2:
             raise ValueError(f"n={n!r} is invalid; expected an integer >= 2 (points to sample)")
-        span = self._span(horizon)
+        span = self.span(horizon)
         if n >= span:
             steps = list(range(span))
         else:
             steps = sorted({round(i * (span - 1) / (n - 1)) for i in range(n)})
         return steps, [self.value(s) for s in steps]
 
-    def _span(self, horizon: int | None) -> int:
+    def span(self, horizon: int | None = None) -> int:
+        """The number of updates to show or sample: ``horizon`` if given, else ``length``.
+
+        Raises:
+            ValueError: if the schedule runs forever and no horizon is given, or the
+                horizon is below one update.
+
+        >>> from lrlab.schedules import constant, cosine
+        >>> cosine(init=0.1, total=90).span(), constant(level=0.1).span(horizon=500)
+        (90, 500)
+        """
         span = horizon if horizon is not None else self.length
         if span is None:
             raise ValueError(
@@ -376,6 +414,4 @@ def _spec_value(v: Any) -> str:
         return v.to_spec()
     if isinstance(v, (tuple, list)):
         return "(" + ", ".join(_spec_value(x) for x in v) + ("," if len(v) == 1 else "") + ")"
-    if isinstance(v, float):
-        return repr(v)
     return repr(v)

@@ -6,6 +6,7 @@ import math
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from lrlab.schedules._base import Schedule
 
@@ -62,6 +63,11 @@ class Triangular(Schedule):
     """
 
     kind = "triangular"
+    bound_fields = MappingProxyType(
+        {"max_lr": "max_lr", "base_lr": "base_lr", "step_size": "step_size"}
+    )
+    bounds_reading = "clr"
+    cyclical = True
     base_lr: float
     max_lr: float
     step_size: int
@@ -187,6 +193,8 @@ class SGDR(Schedule):
     """
 
     kind = "sgdr"
+    bound_fields = MappingProxyType({"max_lr": "max_lr"})
+    bounds_reading = "one_cycle"
     max_lr: float
     t_0: int
     t_mult: int = 1
@@ -249,7 +257,7 @@ class SGDR(Schedule):
 
     def cycle_ends(self, horizon: int | None = None) -> list[int]:
         """The last update of each cycle: where snapshot ensembles take their models."""
-        span = self._span(horizon)
+        span = self.span(horizon)
         ends, start, t_i = [], 0, self.t_0
         while start + t_i <= span:
             ends.append(start + t_i - 1)

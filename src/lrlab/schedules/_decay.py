@@ -7,6 +7,7 @@ import itertools
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from lrlab.schedules._base import Schedule, lerp
 
@@ -34,6 +35,8 @@ class Constant(Schedule):
     """
 
     kind = "constant"
+    bound_fields = MappingProxyType({"level": "max_lr"})
+    total_optional = True
     level: float
     total: int | None = None
 
@@ -60,6 +63,8 @@ class Step(Schedule):
     """
 
     kind = "step"
+    bound_fields = MappingProxyType({"init": "max_lr"})
+    total_optional = True
     init: float
     step_size: int
     gamma: float = 0.1
@@ -102,6 +107,8 @@ class MultiStep(Schedule):
     """
 
     kind = "multistep"
+    bound_fields = MappingProxyType({"init": "max_lr"})
+    total_optional = True
     init: float
     milestones: tuple[int, ...]
     gamma: float = 0.1
@@ -148,6 +155,8 @@ class Exponential(Schedule):
     """
 
     kind = "exponential"
+    bound_fields = MappingProxyType({"init": "max_lr"})
+    total_optional = True
     init: float
     gamma: float
     total: int | None = None
@@ -180,6 +189,7 @@ class Linear(Schedule):
     """
 
     kind = "linear"
+    bound_fields = MappingProxyType({"init": "max_lr"})
     init: float
     end: float
     total: int
@@ -210,6 +220,7 @@ class Polynomial(Schedule):
     """
 
     kind = "polynomial"
+    bound_fields = MappingProxyType({"init": "max_lr"})
     init: float
     total: int
     end: float = 0.0
@@ -245,6 +256,7 @@ class Cosine(Schedule):
     """
 
     kind = "cosine"
+    bound_fields = MappingProxyType({"init": "max_lr"})
     init: float
     total: int
     end: float = 0.0

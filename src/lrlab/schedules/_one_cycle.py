@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from lrlab.schedules._base import Schedule, lerp
 
@@ -49,6 +50,9 @@ class OneCycle(Schedule):
     """
 
     kind = "one_cycle"
+    bound_fields = MappingProxyType({"max_lr": "max_lr", "base_lr": "base_lr"})
+    bounds_reading = "one_cycle"
+    cyclical = True
     max_lr: float
     total: int
     base_lr: float | None = None
@@ -135,6 +139,9 @@ class OneCycleTorch(Schedule):
     """
 
     kind = "one_cycle_torch"
+    bound_fields = MappingProxyType({"max_lr": "max_lr"})
+    bounds_reading = "one_cycle"
+    cyclical = True
     max_lr: float
     total: int
     pct_start: float = 0.3
@@ -228,6 +235,9 @@ class OneCycleFastai(Schedule):
     """
 
     kind = "one_cycle_fastai"
+    bound_fields = MappingProxyType({"max_lr": "max_lr"})
+    bounds_reading = "one_cycle"
+    cyclical = True
     max_lr: float
     total: int
     pct_start: float = 0.25

@@ -5,8 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
 
 from lrlab.schedules._base import Schedule, lerp
+from lrlab.schedules._registry import has_field, schedule_class
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,20 @@ class Warmup(Schedule):
         low, high = self.schedule.anchors()
         return (min(low, self.init), high)
 
+    @classmethod
+    def _with_total(cls, spec: dict[str, Any], total: int) -> dict[str, Any]:
+        # The wrapped schedule starts after the warm-up, so it gets the updates that remain,
+        # and gets them even where its own total is optional: a warmed-up constant or step
+        # decay ends with the run.
+        inner = spec.get("schedule")
+        if (
+            isinstance(inner, dict)
+            and "total" not in inner
+            and has_field(schedule_class(inner["kind"]), "total")
+        ):
+            spec["schedule"] = {**inner, "total": total - int(spec.get("steps", 0))}
+        return spec
+
     def _phase_bounds(self, horizon: int | None) -> Iterator[tuple[str, int, int | None]]:
         yield ("warm-up", 0, self.steps)
         inner = self.schedule._phase_bounds(
@@ -77,6 +94,8 @@ class WarmupStableDecay(Schedule):
     """
 
     kind = "warmup_stable_decay"
+    bound_fields = MappingProxyType({"peak": "max_lr"})
+    bounds_reading = "one_cycle"
     peak: float
     total: int
     fractions: tuple[float, float, float] = (0.05, 0.75, 0.2)

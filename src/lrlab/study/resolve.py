@@ -8,45 +8,13 @@ with the trial, so every stored number can be traced to an exact schedule.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
-from lrlab.schedules import Schedule, schedule_class
-from lrlab.schedules._spec import spec_to_dict
+from lrlab.schedules import Schedule, bound_fields, bounds_reading, spec_to_dict, with_total
 from lrlab.study.config import EPOCHS, SHARE, StudyConfig
-
-#: Which fields a range test fills when they are missing, per schedule family.
-BOUND_FIELDS: dict[str, dict[str, str]] = {
-    "one_cycle": {"max_lr": "max_lr", "base_lr": "base_lr"},
-    "one_cycle_torch": {"max_lr": "max_lr"},
-    "one_cycle_fastai": {"max_lr": "max_lr"},
-    "triangular": {"max_lr": "max_lr", "base_lr": "base_lr", "step_size": "step_size"},
-    "triangular2": {"max_lr": "max_lr", "base_lr": "base_lr", "step_size": "step_size"},
-    "exp_range": {"max_lr": "max_lr", "base_lr": "base_lr", "step_size": "step_size"},
-    "sgdr": {"max_lr": "max_lr"},
-    "warmup_stable_decay": {"peak": "max_lr"},
-    "constant": {"level": "max_lr"},
-    "step": {"init": "max_lr"},
-    "multistep": {"init": "max_lr"},
-    "cosine": {"init": "max_lr"},
-    "exponential": {"init": "max_lr"},
-    "polynomial": {"init": "max_lr"},
-    "linear": {"init": "max_lr"},
-}
-#: The range-test reading each family trains best with (see RangeTestResult.bounds).
-BOUND_SCHEDULE = {
-    "one_cycle": "one_cycle",
-    "one_cycle_torch": "one_cycle",
-    "one_cycle_fastai": "one_cycle",
-    "triangular": "clr",
-    "triangular2": "clr",
-    "exp_range": "clr",
-    "sgdr": "one_cycle",
-    "warmup_stable_decay": "one_cycle",
-}
 
 
 @dataclass(frozen=True)
@@ -165,31 +133,15 @@ def materialize(
 ) -> Schedule:
     """Build a schedule for a trial: fill ``total``, epoch counts and range-test bounds."""
     d = _epochs_to_updates(spec_to_dict(spec), iters_per_epoch, total)
-    names = {f.name for f in dataclasses.fields(schedule_class(d["kind"]))}
     if bounds is not None:
-        for field, key in BOUND_FIELDS.get(d["kind"], {}).items():
+        for field, key in bound_fields(d["kind"]).items():
             if field not in d and bounds.get(key) is not None:
-                d[field] = int(bounds[key]) if field == "step_size" else float(bounds[key])
-    if (
-        d["kind"] == "warmup"
-        and isinstance(d.get("schedule"), dict)
-        and "total" not in d["schedule"]
-    ):
-        inner = dict(d["schedule"])
-        if "total" in {f.name for f in dataclasses.fields(schedule_class(inner["kind"]))}:
-            inner["total"] = total - int(d.get("steps", 0))
-        d["schedule"] = inner
-    if (
-        "total" in names
-        and "total" not in d
-        and d["kind"] not in ("constant", "step", "multistep", "exponential")
-    ):
-        d["total"] = total
-    return Schedule.from_dict(d)
+                d[field] = int(bounds[key]) if key == "step_size" else float(bounds[key])
+    return Schedule.from_dict(with_total(d, total))
 
 
 def bound_schedule(lr_spec: str | dict[str, Any], explicit: str | None) -> str:
     """Which range-test reading ('one_cycle', 'clr', 'constant') an LR schedule needs."""
     if explicit is not None:
         return explicit
-    return BOUND_SCHEDULE.get(spec_to_dict(lr_spec)["kind"], "constant")
+    return bounds_reading(spec_to_dict(lr_spec)["kind"])

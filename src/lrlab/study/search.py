@@ -25,9 +25,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from lrlab.schedules import bound_fields, spec_to_dict
 from lrlab.study.config import StudyConfig, parse_study
 from lrlab.study.preflight import preflight
-from lrlab.study.resolve import BOUND_FIELDS, TrialSpec, spec_to_dict, trial_config, trial_hash
+from lrlab.study.resolve import TrialSpec, trial_config, trial_hash
 
 _EARLY_STOP = "search trial pruned"
 
@@ -46,7 +47,7 @@ def apply_params(cfg: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     arm = out["arm"]
     lr = spec_to_dict(arm["lr"])
     if "max_lr" in params:
-        fields = BOUND_FIELDS.get(lr["kind"], {})
+        fields = bound_fields(lr["kind"])
         target = next((f for f, key in fields.items() if key == "max_lr"), "max_lr")
         lr[target] = float(params["max_lr"])
         arm["range_test"] = None  # the search sets the bounds

@@ -1,10 +1,16 @@
-"""Plots of schedules (matplotlib, headless)."""
+"""Plot of a schedule: the learning rate and its momentum over the updates.
+
+matplotlib is imported when a plot is drawn, not with this module, so that
+``lrlab.schedules`` stays importable without it (and never imports torch).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from lrlab.schedules import Schedule
+if TYPE_CHECKING:
+    from lrlab.schedules._base import Schedule
 
 #: Below this many updates every update is plotted; above it, evenly spaced samples.
 _EVERY_UPDATE_UP_TO = 20_000
@@ -20,14 +26,23 @@ def plot_schedules(
     """Write a PNG of the learning rate (left axis) and, if given, momentum (right axis).
 
     Phase boundaries are drawn as faint vertical lines. Unbounded schedules need a
-    ``horizon`` (a number of updates).
+    ``horizon`` (a number of updates). This is what ``lrlab schedule plot`` draws.
 
     Returns:
         The path written.
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from lrlab.schedules import cyclical_momentum, one_cycle
+    >>> lr = one_cycle(max_lr=0.4, total=1000)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     out = plot_schedules(lr, Path(tmp) / "lr.png", momentum=cyclical_momentum(lr))
+    ...     out.name, out.read_bytes()[:4]
+    ('lr.png', b'\x89PNG')
     """
     from lrlab._figures import save, subplots
 
-    span = lr._span(horizon)
+    span = lr.span(horizon)
     steps, lrs = lr.sample(n=min(span, _EVERY_UPDATE_UP_TO), horizon=span)
     fig, ax = subplots(figsize=(8, 4.2))
     ax.plot(steps, lrs, color="tab:blue", lw=1.6, label="learning rate")
