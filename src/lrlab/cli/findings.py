@@ -22,6 +22,14 @@ def findings_command(
     missing = [str(d) for d in study_dirs if not (d / "study.db").exists()]
     if missing:
         raise ValueError(f"no study.db in {', '.join(missing)}; run the studies first")
-    for f in write_findings(study_dirs, output):
+    try:
+        findings = write_findings(study_dirs, output)
+    except OSError as e:
+        where = f" ({e.filename})" if e.filename and str(e.filename) != str(output) else ""
+        raise ValueError(
+            f"--output={str(output)!r} cannot be written: {e.strerror}{where}; "
+            "expected a file path in a writable directory"
+        ) from None
+    for f in findings:
         typer.echo(f"{f.study}: {f.agreement}: {f.answer}")
     typer.echo(f"wrote {output}")

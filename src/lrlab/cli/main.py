@@ -7,7 +7,7 @@ import sys
 import typer
 
 from lrlab import __version__
-from lrlab.cli.errors import run_app
+from lrlab.cli.errors import OneLineGroup, run_app
 from lrlab.cli.find import find
 from lrlab.cli.findings import findings_command
 from lrlab.cli.report import report_command
@@ -18,6 +18,7 @@ from lrlab.cli.study import demo
 
 app = typer.Typer(
     name="lrlab",
+    cls=OneLineGroup,
     help="Disciplined learning-rate work: schedules, range tests, layer-wise rates, studies.",
     no_args_is_help=True,
     add_completion=False,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -15,19 +14,22 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from lrlab.cli.output import plain_console
+
 
 class StudyProgress:
     """Turns study events into bars (trials; epochs of each running trial) or log lines."""
 
-    def __init__(self, quiet: bool = False) -> None:
-        self.console = Console(stderr=True)
+    def __init__(self, quiet: bool = False, banner: str | None = None) -> None:
+        self.console = plain_console(stderr=True)
         self.quiet = quiet
+        self.banner = banner  # printed when the run starts, after its checks passed
         self.live = not quiet and self.console.is_terminal
         self.progress = Progress(
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
+            TextColumn("{task.fields[info]}", markup=False),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=self.console,
@@ -48,10 +50,14 @@ class StudyProgress:
     def __call__(self, e: dict[str, Any]) -> None:
         kind = e.get("kind")
         if kind == "plan":
+            if self.banner and not self.quiet:
+                self.console.print(self.banner)
             if self.live:
                 self._trials = self.progress.add_task("trials", total=e["total"], info="")
             elif not self.quiet:
                 self.console.print(f"{e['total']} trial(s) to run, {e['skipped']} already finished")
+        elif kind == "checkpoint_corrupt":  # shown even with --quiet: a file was moved
+            self.console.print(f"{e.get('trial')}: {e.get('message')}")
         elif kind == "start" and self.live:
             self._running[e["trial"]] = self.progress.add_task(
                 f"  {e['trial']}", total=None, info=""

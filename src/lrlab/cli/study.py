@@ -46,11 +46,9 @@ def run_and_report(
         raise ValueError(f"--executor={executor!r} is invalid; expected 'local' or 'ray'")
     if restart and out.exists():
         _remove_study(out, study, checkpoint_dir)
-    console = StudyProgress(quiet)
-    if not quiet:
-        console.console.print(
-            f"study {study.name!r}: {len(study.arms)} arm(s) x {len(study.seeds)} seed(s) -> {out}"
-        )
+    # the banner waits for the run's plan: a study refused before it starts prints one line
+    banner = f"study {study.name!r}: {len(study.arms)} arm(s) x {len(study.seeds)} seed(s) -> {out}"
+    console = StudyProgress(quiet, banner=banner)
     with console:
         summary = run_study(
             study,
@@ -62,8 +60,8 @@ def run_and_report(
         )
     if not quiet:
         console.console.print(describe(summary))
-        for line in summary.failed:
-            console.console.print(f"  failed: {line}")
+    for line in summary.failed:  # also with --quiet: the reason is what the user needs
+        console.console.print(f"  failed: {line}")
     if report:
         from lrlab.report.study_report import write_report
 
@@ -84,6 +82,7 @@ def _remove_study(out: Path, study: Any, checkpoint_dir: Path | None) -> None:
     Only a directory that holds a study (``study.db``) is deleted, so a mistyped ``--dir``
     cannot remove anything else.
     """
+    from lrlab.study.lock import LOCK_NAME, StudyLock
     from lrlab.study.resolve import expand
 
     if not (out / "study.db").is_file():
@@ -91,10 +90,15 @@ def _remove_study(out: Path, study: Any, checkpoint_dir: Path | None) -> None:
             f"--restart refuses to delete {out}: it holds no study (no study.db); "
             "pick the study's directory with --dir"
         )
-    if checkpoint_dir is not None:
-        for spec in expand(study, str(checkpoint_dir)):
-            shutil.rmtree(spec.checkpoint_dir, ignore_errors=True)
-    shutil.rmtree(out)
+    with StudyLock(out):  # never delete a study another run is using
+        if checkpoint_dir is not None:
+            for spec in expand(study, str(checkpoint_dir)):
+                shutil.rmtree(spec.checkpoint_dir, ignore_errors=True)
+        for child in out.iterdir():
+            if child.is_dir():
+                shutil.rmtree(child)
+            elif child.name != LOCK_NAME:
+                child.unlink()
 
 
 @app.command("run")

@@ -213,7 +213,7 @@ def _early_reading(
 
 def analyze(study_dir: str | Path) -> Finding:
     """Read a study's stored results and answer its question against its claim."""
-    store = StudyStore(Path(study_dir) / "study.db")
+    store = StudyStore(Path(study_dir) / "study.db", read_only=True)
     cfg = store.meta("config") or {}
     if not cfg:
         store.close()

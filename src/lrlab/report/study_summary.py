@@ -226,7 +226,8 @@ def _provenance(trials: list[TrialRow]) -> dict[str, list[str]]:
 
 
 def open_store(study_dir: Path) -> StudyStore:
-    """The study's store, or a ValueError naming what is missing (nothing is created)."""
+    """The study's store, read-only, or a ValueError naming what is missing or damaged
+    (nothing is created or written)."""
     if not study_dir.is_dir():
         raise ValueError(f"study directory {str(study_dir)!r} does not exist")
     db = study_dir / "study.db"
@@ -234,7 +235,7 @@ def open_store(study_dir: Path) -> StudyStore:
         raise ValueError(
             f"{str(study_dir)!r} has no study.db; run 'lrlab study run STUDY' to make one"
         )
-    return StudyStore(db)
+    return StudyStore(db, read_only=True)
 
 
 def summarize(study_dir: Path) -> StudySummary:

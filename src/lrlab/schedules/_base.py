@@ -17,9 +17,10 @@ Conventions shared by every schedule in this package:
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import operator
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, NoReturn
@@ -96,7 +97,9 @@ class Schedule:
     def _value(self, t: int) -> float:
         raise NotImplementedError
 
-    def _phase_bounds(self, horizon: int | None) -> list[tuple[str, int, int | None]]:
+    def _phase_bounds(self, horizon: int | None) -> Iterable[tuple[str, int, int | None]]:
+        # Schedules with many cycles yield their phases lazily, so `phases(limit=...)`
+        # reads only the first ones.
         return [(self.kind, 0, self.length)]
 
     @classmethod
@@ -215,10 +218,24 @@ class Schedule:
             raise ValueError(f"horizon={span} is invalid; expected at least 1 update")
         return span
 
-    def phases(self, horizon: int | None = None) -> list[Phase]:
-        """The schedule's phases with their update ranges and start/end values."""
+    def phases(self, horizon: int | None = None, limit: int | None = None) -> list[Phase]:
+        """The schedule's phases with their update ranges and start/end values.
+
+        Args:
+            horizon: updates to cover for a schedule that runs forever.
+            limit: at most this many phases, the first ones (an SGDR with a million
+                cycles has a million phases).
+
+        >>> from lrlab.schedules import sgdr
+        >>> [p.name for p in sgdr(max_lr=0.1, t_0=1, cycles=10**9).phases(limit=2)]
+        ['cycle 1', 'cycle 2']
+        """
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+        ):
+            raise ValueError(f"limit={limit!r} is invalid; expected an integer >= 1 or None")
         rows = []
-        for name, start, stop in self._phase_bounds(horizon):
+        for name, start, stop in itertools.islice(self._phase_bounds(horizon), limit):
             last = start if stop is None else stop - 1
             rows.append(Phase(name, start, stop, self.value(start), self.value(last)))
         return rows

@@ -8,6 +8,7 @@ the failure class of PyTorch's ``SequentialLR``/``ChainedScheduler`` cannot occu
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from lrlab.schedules._base import Schedule
@@ -85,9 +86,8 @@ class Join(Schedule):
         for part in self.parts:
             part.check_mirrorable()
 
-    def _phase_bounds(self, horizon: int | None) -> list[tuple[str, int, int | None]]:
+    def _phase_bounds(self, horizon: int | None) -> Iterator[tuple[str, int, int | None]]:
         bounds = (0, *self.__dict__["_bounds"])
-        rows: list[tuple[str, int, int | None]] = []
         for i, (part, start) in enumerate(zip(self.parts, bounds)):
             stop = bounds[i + 1] if i + 1 < len(bounds) else self.length
             for name, a, b in part._phase_bounds(None if stop is None else stop - start):
@@ -96,8 +96,7 @@ class Join(Schedule):
                 end = None if b is None else start + b
                 if stop is not None and (end is None or end > stop):
                     end = stop
-                rows.append((f"{i + 1}.{name}", start + a, end))
-        return rows
+                yield (f"{i + 1}.{name}", start + a, end)
 
 
 @dataclass(frozen=True)

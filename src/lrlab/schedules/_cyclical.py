@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -125,17 +126,15 @@ class Triangular(Schedule):
     def anchors(self) -> tuple[float, float]:
         return (self.base_lr, self.max_lr)
 
-    def _phase_bounds(self, horizon: int | None) -> list[tuple[str, int, int | None]]:
+    def _phase_bounds(self, horizon: int | None) -> Iterator[tuple[str, int, int | None]]:
         span = self.length if self.length is not None else horizon
         n_cycles = self.cycles if self.cycles is not None else 2
         if span is not None:
             n_cycles = math.ceil(span / self.cycle_length)
-        rows: list[tuple[str, int, int | None]] = []
         for c in range(n_cycles):
             start = c * self.cycle_length
-            rows.append((f"up {c + 1}", start, start + self.step_size))
-            rows.append((f"down {c + 1}", start + self.step_size, start + self.cycle_length))
-        return rows
+            yield (f"up {c + 1}", start, start + self.step_size)
+            yield (f"down {c + 1}", start + self.step_size, start + self.cycle_length)
 
 
 @dataclass(frozen=True)
@@ -210,6 +209,16 @@ class SGDR(Schedule):
         self._integer("t_mult")
         self._real("decay", low_open=True, high=1.0)
         self._integer("cycles", optional=True)
+        if self.cycles is not None and self.t_mult > 1:
+            # cycle i lasts t_0 * t_mult**i updates: past 2**63 no step counter holds them
+            bits = (self.cycles - 1) * math.log2(self.t_mult) + math.log2(self.t_0)
+            if bits >= 63:
+                self._fail(
+                    "cycles",
+                    self.cycles,
+                    f"with t_mult={self.t_mult} the last cycle would last more than 2**63 "
+                    "updates; expected fewer cycles",
+                )
         if self.cycles is not None and self.decay ** (self.cycles - 1) < MIN_AMPLITUDE:
             self._fail(
                 "decay",
@@ -221,7 +230,10 @@ class SGDR(Schedule):
     def _length(self) -> int | None:
         if self.cycles is None:
             return None
-        return sum(self.t_0 * self.t_mult**i for i in range(self.cycles))
+        if self.t_mult == 1:
+            return self.t_0 * self.cycles
+        # the geometric series in closed form: 10**8 cycles must not take 10**8 steps
+        return self.t_0 * (self.t_mult**self.cycles - 1) // (self.t_mult - 1)
 
     def _locate(self, t: int) -> tuple[int, int, int]:
         """(cycle index, updates into the cycle, cycle length) for update ``t``."""
@@ -253,14 +265,12 @@ class SGDR(Schedule):
             t_i *= self.t_mult
         return ends
 
-    def _phase_bounds(self, horizon: int | None) -> list[tuple[str, int, int | None]]:
+    def _phase_bounds(self, horizon: int | None) -> Iterator[tuple[str, int, int | None]]:
         span = self.length if self.length is not None else horizon
-        rows: list[tuple[str, int, int | None]] = []
         start, t_i, i = 0, self.t_0, 0
         while (span is None and i < 3) or (span is not None and start < span):
-            rows.append((f"cycle {i + 1}", start, start + t_i))
+            yield (f"cycle {i + 1}", start, start + t_i)
             start, t_i, i = start + t_i, t_i * self.t_mult, i + 1
-        return rows
 
 
 triangular = Triangular

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -83,12 +84,11 @@ class Step(Schedule):
     def _value(self, t: int) -> float:
         return self.init * self.gamma ** (t // self.step_size)
 
-    def _phase_bounds(self, horizon: int | None) -> list[tuple[str, int, int | None]]:
+    def _phase_bounds(self, horizon: int | None) -> Iterator[tuple[str, int, int | None]]:
         end = self.total if self.total is not None else horizon
         if end is None:
             end = 3 * self.step_size
-        cuts = list(range(self.step_size, end, self.step_size))
-        return _pieces(cuts, self.total, end)
+        return _pieces(range(self.step_size, end, self.step_size), self.total, end)
 
     def anchors(self) -> tuple[float, float]:
         return _monotone_anchors(self)
@@ -137,9 +137,9 @@ class MultiStep(Schedule):
     def _value(self, t: int) -> float:
         return self.init * self.gamma ** bisect.bisect_right(self.milestones, t)
 
-    def _phase_bounds(self, horizon: int | None) -> list[tuple[str, int, int | None]]:
+    def _phase_bounds(self, horizon: int | None) -> Iterator[tuple[str, int, int | None]]:
         end = self.total if self.total is not None else horizon
-        return _pieces(list(self.milestones), self.total, end)
+        return _pieces(self.milestones, self.total, end)
 
     def anchors(self) -> tuple[float, float]:
         a, b = self.init, self._value(self.milestones[-1] if self.milestones else 0)
@@ -279,15 +279,16 @@ class Cosine(Schedule):
 
 
 def _pieces(
-    cuts: list[int], total: int | None, end: int | None
-) -> list[tuple[str, int, int | None]]:
-    """Phases between cut points, ending at ``total`` (or open when there is none)."""
-    bounds = [0, *[c for c in cuts if end is None or c < end]]
-    rows: list[tuple[str, int, int | None]] = []
-    for i, start in enumerate(bounds):
-        stop = bounds[i + 1] if i + 1 < len(bounds) else total
-        rows.append((f"level {i}", start, stop))
-    return rows
+    cuts: Iterable[int], total: int | None, end: int | None
+) -> Iterator[tuple[str, int, int | None]]:
+    """Phases between increasing cut points, ending at ``total`` (or open when there is none)."""
+    start, i = 0, 0
+    for cut in cuts:
+        if end is not None and cut >= end:
+            break
+        yield (f"level {i}", start, cut)
+        start, i = cut, i + 1
+    yield (f"level {i}", start, total)
 
 
 def _monotone_anchors(s: Schedule) -> tuple[float, float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -69,12 +70,13 @@ class Warmup(Schedule):
             spec["schedule"] = {**inner, "total": total - int(spec.get("steps", 0))}
         return spec
 
-    def _phase_bounds(self, horizon: int | None) -> list[tuple[str, int, int | None]]:
+    def _phase_bounds(self, horizon: int | None) -> Iterator[tuple[str, int, int | None]]:
+        yield ("warm-up", 0, self.steps)
         inner = self.schedule._phase_bounds(
             None if horizon is None else max(1, horizon - self.steps)
         )
-        shifted = [(n, a + self.steps, None if b is None else b + self.steps) for n, a, b in inner]
-        return [("warm-up", 0, self.steps), *shifted]
+        for n, a, b in inner:
+            yield (n, a + self.steps, None if b is None else b + self.steps)
 
 
 @dataclass(frozen=True)

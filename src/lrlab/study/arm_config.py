@@ -175,6 +175,15 @@ class ArmConfig(Strict):
                 "@torch_scheduler: PyTorch's OneCycleLR sets the LR and momentum of every group "
                 "itself; it cannot be combined with layerwise or momentum"
             )
+        if self.torch_scheduler is not None:
+            from lrlab.schedules import spec_to_dict
+
+            kind = spec_to_dict(self.lr).get("kind")
+            if kind != "one_cycle_torch":
+                raise ValueError(
+                    f"@lr: torch_scheduler = 'OneCycleLR' takes its settings from an lr of kind "
+                    f"one_cycle_torch; got {kind!r}"
+                )
         return self
 
     @model_validator(mode="after")

@@ -132,6 +132,8 @@ class TaskConfig(Strict):
     @field_validator("eval_every", "instrument_every")
     @classmethod
     def _counts(cls, v: Any, info: Any) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool) and v == 0:  # every 0 updates
+            raise ValueError(f"{info.field_name}=0 is invalid; expected a count of updates >= 1")
         return None if v is None else check_count(v, info.field_name)
 
 
@@ -263,9 +265,52 @@ class StudyConfig(Strict):
             )
         return self
 
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[int]) -> list[int]:
+        bad = [s for s in v if not 0 <= s < 2**63]  # torch seeds and the store's INTEGER
+        if bad:
+            raise ValueError(f"seed {bad[0]} is invalid; expected integers in [0, 2**63)")
+        return v
+
+    @model_validator(mode="after")
+    def _within_run(self) -> StudyConfig:
+        """Moments given in epochs or as a share of the run must fall inside the run."""
+        for i, arm in enumerate(self.arms):
+            epochs = arm.epochs or self.task.epochs
+            for j, event in enumerate(arm.freeze.events if arm.freeze else []):
+                late = _after_the_run(event.at, event.unit, epochs)
+                if late:
+                    raise ValueError(f"@arms[{i}].freeze.events[{j}].at: {late}")
+        early = self.analysis.early_epoch
+        if early is not None:
+            shortest = min(a.epochs or self.task.epochs for a in self.arms)
+            if early > shortest:
+                raise ValueError(
+                    f"@analysis.early_epoch: early_epoch={early} is after the last epoch of "
+                    f"an arm (epochs = {shortest}); expected 1 to {shortest}"
+                )
+        return self
+
     @property
     def baseline_arm(self) -> str:
         return self.baseline or self.arms[0].name
+
+
+def _after_the_run(at: int | str, unit: str, epochs: int) -> str:
+    """Why a freeze event at ``at`` never happens in a run of ``epochs``, or ""."""
+    if isinstance(at, str):
+        epoch, share = EPOCHS.match(at), SHARE.match(at)
+        if epoch and float(epoch.group(1)) >= epochs:
+            return f"at={at!r} is after the last epoch (epochs = {epochs}); expected < {epochs}"
+        if share and float(share.group(1)) >= 100:
+            return f"at={at!r} is after the end of the run; expected a share < 100%"
+    elif unit == "epoch" and at >= epochs:
+        return (
+            f"at={at} is after the last epoch (epochs = {epochs}, numbered from 0); "
+            f"expected 0 to {epochs - 1}"
+        )
+    return ""
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -311,10 +356,7 @@ def parse_study(
 def load_study(path: str | Path, preset: str | None = None) -> StudyConfig:
     """Read and validate a study TOML file; a ValueError names the file, the field and the value."""
     p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as e:
-        raise ValueError(f"cannot read study file {str(p)!r}: {e.strerror}") from None
+    text = _read_text(p)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -324,5 +366,24 @@ def load_study(path: str | Path, preset: str | None = None) -> StudyConfig:
 
 def presets_of(path: str | Path) -> list[str]:
     """Names of the presets a study file declares."""
-    data = tomllib.loads(Path(path).read_text())
+    p = Path(path)
+    try:
+        data = tomllib.loads(_read_text(p))
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"{p.name}: not valid TOML: {e}") from None
     return sorted(data.get("presets", {}) or {})
+
+
+def _read_text(p: Path) -> str:
+    """A study file's text (TOML is UTF-8); a ValueError names the file."""
+    try:
+        raw = p.read_bytes()
+    except OSError as e:
+        raise ValueError(f"cannot read study file {str(p)!r}: {e.strerror}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(
+            f"study file {str(p)!r} is not UTF-8 text (byte 0x{raw[e.start]:02x} at offset "
+            f"{e.start}); TOML files are UTF-8: save it as UTF-8"
+        ) from None

@@ -7,6 +7,13 @@ from typing import Any
 
 import torch
 
+#: Optimizers that live in a package of their own: name -> the package to install.
+PACKAGES = {
+    "schedulefree_sgd": "schedulefree",
+    "schedulefree_adamw": "schedulefree",
+    "prodigy": "prodigyopt",
+}
+
 
 def make_optimizer(cfg: dict[str, Any], groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
     """Build the optimizer named by ``cfg["name"]`` over ``groups`` (see `OptimizerConfig`).

@@ -15,7 +15,9 @@ from lrlab import __version__
 from lrlab.study.checkpoint import Checkpoint
 from lrlab.study.config import StudyConfig
 from lrlab.study.executors import Event, Executor, LocalExecutor
-from lrlab.study.resolve import config_hash, expand
+from lrlab.study.lock import StudyLock
+from lrlab.study.preflight import preflight
+from lrlab.study.resolve import TrialSpec, config_hash, expand
 from lrlab.study.store import StudyStore, TrialRow
 
 
@@ -85,14 +87,36 @@ def run_study(
     A directory that already holds a study is extended when the new configuration only
     adds trials (new arms or seeds, every stored trial unchanged); any other change is
     refused, since old and new results would mix.
+
+    Settings that can only fail (see `lrlab.study.preflight`) are refused before
+    anything runs, and one process at a time runs a study directory: a second one raises
+    `lrlab.study.lock.StudyBusy` naming the first (a dead one's lock is taken over).
     """
     started = time.perf_counter()
     # Absolute paths: worker processes and cluster nodes do not share our working directory.
     root = Path(directory).resolve()
-    store = StudyStore(root / "study.db")
+    ckpt_root = Path(checkpoint_root).resolve() if checkpoint_root else root / "checkpoints"
+    preflight(study, root, ckpt_root, executor)
+    with StudyLock(root):
+        store = StudyStore(root / "study.db")
+        try:
+            return _run(study, store, root, ckpt_root, preset, executor, on_event, started)
+        finally:
+            store.close()
+
+
+def _run(
+    study: StudyConfig,
+    store: StudyStore,
+    root: Path,
+    ckpt_root: Path,
+    preset: str | None,
+    executor: Executor | None,
+    on_event: Callable[[Event], None] | None,
+    started: float,
+) -> RunSummary:
     config = study.model_dump(mode="json")
     digest = config_hash(config)
-    ckpt_root = Path(checkpoint_root).resolve() if checkpoint_root else root / "checkpoints"
     specs = expand(study, str(ckpt_root))
     old = store.meta("config_hash")
     if old is not None and old != digest:
@@ -118,6 +142,8 @@ def run_study(
     def event(e: Event) -> None:
         if e.get("kind") == "start":
             store.mark_running(e["trial"], prov)
+        elif e.get("kind") == "checkpoint_corrupt":
+            store.event("checkpoint_corrupt", str(e.get("message")), e.get("trial"))
         if on_event is not None:
             on_event(e)
 
@@ -130,10 +156,12 @@ def run_study(
                 "trials": [s.id for s in todo],
             }
         )
+    _set_aside_unreadable_checkpoints(todo, event)
     ran = diverged = 0
     failed: list[str] = []
     for result in (executor or LocalExecutor()).run(todo, event):
-        store.finish(result)
+        if not store.finish(result):  # the trial was already finished: nothing to count
+            continue
         ran += 1
         if result["status"] == "failed":
             failed.append(f"{result['id']}: {result.get('error', '')}")
@@ -149,10 +177,20 @@ def run_study(
                     "final": result.get("final", {}),
                 }
             )
-    store.close()
     return RunSummary(
         root, len(specs) - len(todo), ran, diverged, failed, time.perf_counter() - started
     )
+
+
+def _set_aside_unreadable_checkpoints(
+    todo: list[TrialSpec], event: Callable[[Event], None]
+) -> None:
+    """A checkpoint that cannot be read is moved aside before its trial starts (and the
+    trial starts over), instead of failing the trial on every run."""
+    for spec in todo:
+        note = Checkpoint(spec.checkpoint_dir).check()
+        if note is not None:
+            event({"kind": "checkpoint_corrupt", "trial": spec.id, "message": note})
 
 
 def describe(summary: RunSummary) -> str:
