@@ -22,10 +22,17 @@ from torch.optim import Optimizer
 from lrlab.optim import HyperparamScheduler
 from lrlab.rangetest import RangeTestResult, range_test
 from lrlab.rangetest.result import SCHEDULES
-from lrlab.schedules import Constant, Schedule, cyclical_momentum, schedule_class
-from lrlab.schedules._spec import spec_to_dict
+from lrlab.schedules import (
+    Constant,
+    Schedule,
+    bound_fields,
+    cyclical_momentum,
+    registered_kinds,
+    schedule_class,
+    spec_to_dict,
+)
 from lrlab.study.config_fields import EPOCHS
-from lrlab.study.resolve import BOUND_FIELDS, bound_schedule, materialize
+from lrlab.study.resolve import bound_schedule, materialize
 
 #: A schedule, a spec string (``"one_cycle(max_lr=0.4)"``, ``"one_cycle"``), its dict, a number.
 ScheduleArg = Union[Schedule, str, Mapping[str, Any], float]  # noqa: UP007 (runtime alias)
@@ -231,8 +238,8 @@ def _range_test_options(
     value: bool | Mapping[str, Any] | None, lr: Schedule | dict[str, Any] | None
 ) -> dict[str, Any] | None:
     if value is None or value is False:
-        if isinstance(lr, dict) and lr["kind"] in BOUND_FIELDS:
-            open_ = [f for f in _missing(lr) if f in BOUND_FIELDS[lr["kind"]]]
+        if isinstance(lr, dict) and bound_fields(lr["kind"]):
+            open_ = [f for f in _missing(lr) if f in bound_fields(lr["kind"])]
             if open_:
                 raise ValueError(
                     f"lr={lr['kind']}(...) leaves {', '.join(open_)} open: give "
@@ -256,17 +263,18 @@ def _range_test_options(
             f"range_test must be True, False or a dict of range_test() options, "
             f"got {type(value).__name__}"
         )
-    if not isinstance(lr, dict) or lr["kind"] not in BOUND_FIELDS:
+    if not isinstance(lr, dict) or not bound_fields(lr["kind"]):
         what = "a Schedule object" if isinstance(lr, Schedule) else repr(lr)
         raise ValueError(
             f"range_test needs lr as a spec whose bounds it can fill (e.g. 'one_cycle' or "
             f"'triangular(step_size=\"2 epochs\")'), got {what}; families that take bounds: "
-            f"{', '.join(BOUND_FIELDS)}"
+            f"{', '.join(k for k in registered_kinds() if bound_fields(k))}"
         )
-    fillable = [f for f in BOUND_FIELDS[lr["kind"]] if f not in lr]
+    fields = bound_fields(lr["kind"])
+    fillable = [f for f in fields if f not in lr]
     if not fillable:
         raise ValueError(
-            f"lr={lr['kind']}(...) already fixes {', '.join(BOUND_FIELDS[lr['kind']])}; the "
+            f"lr={lr['kind']}(...) already fixes {', '.join(fields)}; the "
             "range test would have nothing to set: leave max_lr out or drop range_test"
         )
     return options
