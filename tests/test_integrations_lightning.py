@@ -193,9 +193,12 @@ def test_mid_epoch_checkpoint_resume_continues_the_same_schedule(tmp_path: Any) 
         trainer.fit(second, _loader(), ckpt_path=str(ckpt))
     assert resumed.range_test_result is None  # the bounds came from the checkpoint
     assert resumed.plan == cb.plan
-    assert [u[1:] for u in second.updates] == [u[1:] for u in first.updates[5:]]
-    assert [u[0] for u in second.updates] == list(range(5, 32))
-    assert resumed.driver is not None and resumed.driver.step_count == trainer.global_step == 32
+    # Lightning < 2.5 runs one update more after a mid-epoch resume; lrlab's count follows
+    steps = list(range(5, trainer.global_step))
+    assert [u[0] for u in second.updates] == steps and len(steps) in (27, 28)
+    assert [u[1:] for u in second.updates] == [_expected(cb, 40)[t] for t in steps]
+    assert [u[1:] for u in second.updates[:27]] == [u[1:] for u in first.updates[5:]]
+    assert resumed.driver is not None and resumed.driver.step_count == trainer.global_step
 
     other = LRLabSchedule("one_cycle(max_lr=0.3)", momentum="cyclical")
     with pytest.raises(ValueError, match="other arguments"):
@@ -271,8 +274,9 @@ def test_lr_finder_during_training_suspends_lrlab(tmp_path: Any) -> None:
     # Lightning swept; the sweep's steps did not move lrlab's count
     assert [u[2] for u in sweep] == [0.95] * 10
     assert [u[1] for u in sweep] == sorted(u[1] for u in sweep)
-    assert [(u[1], u[2]) for u in run] == _expected(cb, 32)
-    assert cb.driver is not None and cb.driver.step_count == 32
+    # (Lightning 2.6 then trains the whole run; 2.5 counts the sweep's batches toward epoch 0)
+    assert [(u[1], u[2]) for u in run] == _expected(cb, len(run)) and len(run) in (22, 32)
+    assert cb.driver is not None and cb.driver.step_count == trainer.global_step == len(run)
 
 
 def test_skipped_amp_steps_warn_that_the_schedule_did_not_finish(tmp_path: Any) -> None:
