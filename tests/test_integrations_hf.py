@@ -120,6 +120,12 @@ def _logged_lrs(trainer: Trainer) -> list[float]:
     return [h["learning_rate"] for h in trainer.state.log_history if "learning_rate" in h]
 
 
+def _logged_should_be(values: list[float], logged: list[float]) -> list[float]:
+    """The Trainer logs the LR each update used (recent transformers) or, in older
+    releases, the one after its scheduler stepped: the schedule shifted by one."""
+    return values if logged[:1] == values[:1] else [*values[1:], values[-1]]
+
+
 def test_optimizers_tuple_exact_lr_momentum_and_logged_lr(tmp_path: Any) -> None:
     model, rec = Net(), Recorder()
     opt = _sgd(model)
@@ -138,7 +144,8 @@ def test_optimizers_tuple_exact_lr_momentum_and_logged_lr(tmp_path: Any) -> None
     lr = one_cycle(max_lr=0.4, total=n)
     assert cb.plan is not None and cb.plan.lr == lr and cb.plan.momentum == cyclical_momentum(lr)
     assert rec.seen == [(lr(t), cyclical_momentum(lr)(t)) for t in range(n)]
-    assert _logged_lrs(trainer) == [lr(t) for t in range(n)]  # the Trainer's own log
+    logged = _logged_lrs(trainer)  # the Trainer's own log
+    assert logged == _logged_should_be([lr(t) for t in range(n)], logged)
     assert cb.driver is not None and cb.driver.step_count == trainer.state.global_step == n
     assert _lrlab_warnings(record) == [] and cb.unfinished is None
 
@@ -159,7 +166,8 @@ def test_create_scheduler_override_keeps_hf_fused_adamw(tmp_path: Any) -> None:
     trainer.train()
     assert isinstance(trainer.optimizer, AcceleratedOptimizer)  # what create_scheduler got
     assert cb.driver is not None and type(cb.driver.optimizer) is torch.optim.AdamW
-    assert cb.driver.optimizer.defaults["fused"] is True  # HF's default, also on CPU
+    # HF's default optimizer: fused AdamW (also on CPU) since transformers 5
+    assert bool(cb.driver.optimizer.defaults.get("fused")) == ("fused" in trainer.args.optim)
     assert rec.seen == _expected(cb, 32)  # lr and betas[0]
     assert cb.driver.step_count == trainer.state.global_step == 32
 
@@ -186,7 +194,8 @@ def test_build_scheduler_with_hf_optimizer_and_watching_callback(tmp_path: Any) 
         warnings.simplefilter("always")
         trainer.train()
     assert rec.seen == [(lr(t), cyclical_momentum(lr)(t)) for t in range(32)]
-    assert _logged_lrs(trainer) == [lr(t) for t in range(32)]
+    logged = _logged_lrs(trainer)
+    assert logged == _logged_should_be([lr(t) for t in range(32)], logged)
     assert _lrlab_warnings(record) == [] and watch.unfinished is None
     assert watch.driver is not None and watch.driver.step_count == 32
 
@@ -194,6 +203,8 @@ def test_build_scheduler_with_hf_optimizer_and_watching_callback(tmp_path: Any) 
 def test_gradient_accumulation_advances_per_real_update(tmp_path: Any) -> None:
     model, rec = Net(), Recorder()
     opt = _sgd(model)
+    updates: list[int] = []  # counted by torch itself, independently of lrlab
+    opt.register_step_post_hook(lambda *args: updates.append(1))
     cb = LRLabSchedule("one_cycle(max_lr=0.4)", momentum="cyclical")
     trainer = Trainer(
         model=model,
@@ -203,11 +214,13 @@ def test_gradient_accumulation_advances_per_real_update(tmp_path: Any) -> None:
         callbacks=[cb, rec],
     )
     trainer.train()
-    n = 12  # ceil(16 / 3) = 6 updates per epoch
-    assert trainer.state.max_steps == n and cb.plan is not None and cb.plan.total == n
+    n = trainer.state.max_steps
+    # 16 batches in windows of 3: 6 updates per epoch, the last on a one-batch window
+    # (transformers before 4.5x counted 5 per epoch)
+    assert n in (12, 10) and model.calls >= 2.5 * n  # micro-batches did not move the clock
+    assert cb.plan is not None and cb.plan.total == n and len(updates) == n
     assert rec.seen == _expected(cb, n)
     assert cb.driver is not None and cb.driver.step_count == trainer.state.global_step == n
-    assert model.calls == 32  # every micro-batch ran; only 12 moved the schedule
 
 
 def _resumable_run(tmp_path: Any, resume: str | None) -> tuple[LRLabSchedule, Recorder, Net]:
@@ -272,9 +285,13 @@ def test_skipped_fp16_steps_warn_that_the_schedule_did_not_finish(tmp_path: Any)
     model, rec = Net(bad_calls={3, 7}), Recorder()
     opt = _sgd(model)
     cb = LRLabSchedule("one_cycle(max_lr=0.4)", momentum="cyclical")
+    try:
+        args = _args(tmp_path, fp16=True, num_train_epochs=1)
+    except ValueError as e:  # older transformers refuse fp16 on CPU
+        pytest.skip(str(e))
     trainer = Trainer(
         model=model,
-        args=_args(tmp_path, fp16=True, num_train_epochs=1),
+        args=args,
         train_dataset=Data(),
         optimizers=(opt, cb.scheduler(opt)),
         callbacks=[cb, rec],
