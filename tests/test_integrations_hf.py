@@ -258,11 +258,7 @@ def test_range_test_bounds_are_what_the_schedule_uses(tmp_path: Any) -> None:
     model, rec = Net(), Recorder()
     before = model.lin.weight.detach().clone()
     opt = _sgd(model)
-    cb = LRLabSchedule(
-        "one_cycle",
-        momentum="cyclical",
-        range_test={"start_lr": 1e-4, "end_lr": 100.0, "num_updates": 60},
-    )
+    cb = LRLabSchedule("one_cycle", momentum="cyclical", range_test=True)  # the defaults
     trainer = Trainer(
         model=model,
         args=_args(tmp_path, num_train_epochs=1),
@@ -272,7 +268,7 @@ def test_range_test_bounds_are_what_the_schedule_uses(tmp_path: Any) -> None:
     )
     trainer.train()
     result = cb.range_test_result
-    assert result is not None and result.updates >= 30
+    assert result is not None and result.start_lr == 1e-7 and result.updates >= 30
     suggested = result.suggest("lrlab").lr
     assert cb.plan is not None and cb.plan.found is not None
     assert cb.plan.found["max_lr"] == suggested

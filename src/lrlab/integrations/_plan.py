@@ -406,5 +406,5 @@ def loss_of(output: Any, where: str) -> torch.Tensor:
     )
 
 
-def warn(message: str, stacklevel: int = 3) -> None:
-    warnings.warn(message, ScheduleNotFinishedWarning, stacklevel=stacklevel)
+def warn(message: str, category: type[Warning] = ScheduleNotFinishedWarning) -> None:
+    warnings.warn(message, category, stacklevel=3)

@@ -262,11 +262,14 @@ class LRLabSchedule(TrainerCallback):
             return  # a second train() on the same Trainer continues the same schedule
         total = self.request.total or sched.num_training_steps or state.max_steps
         ipe = _iters_per_epoch(kwargs.get("train_dataloader"), args)
-        found = self._range_test(kwargs, sched.optimizer, ipe) if self.request.range_test else None
+        found = None
+        if self.request.range_test is not None:  # an empty dict: the defaults
+            found = self._range_test(kwargs, sched.optimizer, ipe)
         if found is not None and found["warnings"] and state.is_world_process_zero:
             warn(
                 f"LRLabSchedule: the range test's reading ({found['suggestion']:.3g}) is "
-                f"uncertain: {'; '.join(found['warnings'])}"
+                f"uncertain: {'; '.join(found['warnings'])}",
+                UserWarning,
             )
         sched.attach(self.request.build(total, ipe, found))
         self._length_check(state)

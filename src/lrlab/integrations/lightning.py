@@ -289,7 +289,8 @@ class LRLabSchedule(pl.Callback):
             if found["warnings"] and trainer.is_global_zero:
                 warn(
                     f"LRLabSchedule: the range test's reading ({found['suggestion']:.3g}) is "
-                    f"uncertain: {'; '.join(found['warnings'])}"
+                    f"uncertain: {'; '.join(found['warnings'])}",
+                    UserWarning,
                 )
         self.plan = self.request.build(total, ipe, found)
         self.driver = self.plan.driver(optimizer, self.request.groups)
