@@ -37,16 +37,13 @@ from torch.optim.lr_scheduler import LRScheduler
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from lrlab.integrations._plan import (
-    GroupsArg,
     Plan,
-    Request,
-    ScheduleArg,
     ScheduleNotFinishedWarning,
     loss_of,
-    read_bounds,
     unwrap_optimizer,
     warn,
 )
+from lrlab.integrations._request import GroupsArg, Request, ScheduleArg, read_bounds
 from lrlab.optim import HyperparamScheduler, TorchSchedulerAdapter
 from lrlab.optim._driver_args import first_difference
 from lrlab.rangetest import RangeTestResult

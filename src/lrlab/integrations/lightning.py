@@ -48,16 +48,13 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from lrlab.integrations._plan import (
-    GroupsArg,
     Plan,
-    Request,
-    ScheduleArg,
     ScheduleNotFinishedWarning,
     loss_of,
-    read_bounds,
     unwrap_optimizer,
     warn,
 )
+from lrlab.integrations._request import GroupsArg, Request, ScheduleArg, read_bounds
 from lrlab.optim import HyperparamScheduler
 from lrlab.optim._driver_args import first_difference
 from lrlab.rangetest import RangeTestResult
