@@ -175,12 +175,13 @@ def test_range_test_clr_reading_sets_step_size_from_epochs(tmp_path: Any) -> Non
     assert [u[1] for u in module.updates] == [cb.plan.lr(t) for t in range(16)]
 
 
-def test_mid_epoch_checkpoint_resume_continues_the_same_schedule(tmp_path: Any) -> None:
+def test_checkpoint_resume_continues_the_same_schedule(tmp_path: Any) -> None:
     spec = {"start_lr": 1e-4, "end_lr": 100.0, "num_updates": 60}
     first = Module()
     cb = LRLabSchedule("one_cycle", momentum="cyclical", range_test=spec)
-    saver = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=5, save_top_k=-1)
-    trainer = _trainer(tmp_path, callbacks=[cb, saver], enable_checkpointing=True)
+    mid = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=5, save_top_k=-1)
+    end = ModelCheckpoint(dirpath=tmp_path / "end", every_n_epochs=1, save_top_k=-1)
+    trainer = _trainer(tmp_path, callbacks=[cb, mid, end], enable_checkpointing=True)
     trainer.fit(first, _loader())
     assert len(first.updates) == 32
 
@@ -199,6 +200,15 @@ def test_mid_epoch_checkpoint_resume_continues_the_same_schedule(tmp_path: Any) 
     assert [u[1:] for u in second.updates] == [_expected(cb, 40)[t] for t in steps]
     assert [u[1:] for u in second.updates[:27]] == [u[1:] for u in first.updates[5:]]
     assert resumed.driver is not None and resumed.driver.step_count == trainer.global_step
+
+    # from the end of epoch 0 Lightning replays the same batches: bit-identical weights
+    third = Module()
+    at_epoch = LRLabSchedule("one_cycle", momentum="cyclical", range_test=spec)
+    trainer = _trainer(tmp_path, callbacks=[at_epoch])
+    trainer.fit(third, _loader(), ckpt_path=str(tmp_path / "end" / "epoch=0-step=16.ckpt"))
+    assert third.updates == first.updates[16:]
+    assert torch.equal(third.net.weight, first.net.weight)
+    assert torch.equal(third.net.bias, first.net.bias)
 
     other = LRLabSchedule("one_cycle(max_lr=0.3)", momentum="cyclical")
     with pytest.raises(ValueError, match="other arguments"):
