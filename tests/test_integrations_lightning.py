@@ -202,11 +202,11 @@ def test_checkpoint_resume_continues_the_same_schedule(tmp_path: Any) -> None:
     assert resumed.driver is not None and resumed.driver.step_count == trainer.global_step
 
     # from the end of epoch 0 Lightning replays the same batches: bit-identical weights
-    third = Module()
-    at_epoch = LRLabSchedule("one_cycle", momentum="cyclical", range_test=spec)
-    trainer = _trainer(tmp_path, callbacks=[at_epoch])
+    # (and the first run's callback object, reused, resumes like a new one)
+    third, plan = Module(), cb.plan
+    trainer = _trainer(tmp_path, callbacks=[cb])
     trainer.fit(third, _loader(), ckpt_path=str(tmp_path / "end" / "epoch=0-step=16.ckpt"))
-    assert third.updates == first.updates[16:]
+    assert third.updates == first.updates[16:] and cb.plan == plan
     assert torch.equal(third.net.weight, first.net.weight)
     assert torch.equal(third.net.bias, first.net.bias)
 

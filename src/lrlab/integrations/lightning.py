@@ -224,9 +224,9 @@ class LRLabSchedule(pl.Callback):
                 f"the checkpoint was written by an LRLabSchedule with other arguments ({diff}); "
                 "resume with the same arguments, or start a new run"
             )
-        if self.driver is not None or self._suspended is not None:
-            # Lightning restores a checkpoint it wrote itself mid-training (the end of an
-            # LR finder): continue at once, the optimizer is already ours.
+        if self._guard is not None:
+            # Lightning restores a checkpoint it wrote itself during this fit (the end of an
+            # LR finder): continue at once, the optimizer is already the run's.
             self._suspended = None
             assert self._trainer is not None
             self._resume(self._optimizer(self._trainer), state_dict)
@@ -317,6 +317,7 @@ class LRLabSchedule(pl.Callback):
             self.driver = None
 
     def _detach(self) -> None:
+        self._suspended = None
         if self._guard is not None:
             self._guard.remove()
             self._guard = None
