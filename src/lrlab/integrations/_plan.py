@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.optim import Optimizer
 
 from lrlab.optim import HyperparamScheduler
 from lrlab.schedules import Schedule
@@ -24,27 +23,6 @@ _STATE_FORMAT = 1
 
 class ScheduleNotFinishedWarning(UserWarning):
     """Training ended (or will end) before the schedule reached its last update."""
-
-
-def unwrap_optimizer(optimizer: Any) -> Optimizer:
-    """The torch optimizer inside framework wrappers that expose ``.optimizer``.
-
-    Accelerate's ``AcceleratedOptimizer`` and Lightning's ``LightningOptimizer`` subclass or
-    imitate ``torch.optim.Optimizer`` without its step-hook machinery; the driver's hook
-    must sit on the optimizer whose ``step`` really runs.
-    """
-    seen = optimizer
-    for _ in range(8):
-        inner = getattr(seen, "optimizer", None)
-        if not isinstance(inner, Optimizer):
-            break
-        seen = inner
-    if not isinstance(seen, Optimizer):
-        raise TypeError(
-            f"optimizer must be a torch.optim.Optimizer or a wrapper exposing one as "
-            f".optimizer, got {type(optimizer).__name__}"
-        )
-    return seen
 
 
 def describe(value: Schedule | dict[str, Any] | str | None) -> Any:
@@ -70,7 +48,7 @@ class Plan:
 
     def driver(self, optimizer: Any, groups: Any) -> HyperparamScheduler:
         return HyperparamScheduler(
-            unwrap_optimizer(optimizer),
+            optimizer,
             lr=self.lr,
             momentum=self.momentum,
             weight_decay=self.weight_decay,

@@ -40,11 +40,10 @@ from lrlab.integrations._plan import (
     Plan,
     ScheduleNotFinishedWarning,
     loss_of,
-    unwrap_optimizer,
     warn,
 )
 from lrlab.integrations._request import GroupsArg, Request, ScheduleArg, read_bounds
-from lrlab.optim import HyperparamScheduler, TorchSchedulerAdapter
+from lrlab.optim import HyperparamScheduler, TorchSchedulerAdapter, inner_optimizer
 from lrlab.optim._driver_args import first_difference
 from lrlab.rangetest import RangeTestResult
 
@@ -112,7 +111,7 @@ class LRLabScheduler(LRScheduler):
         self.driver: HyperparamScheduler | None = None
         self.pending: dict[str, Any] | None = None
         self._ready = False
-        super().__init__(unwrap_optimizer(optimizer))
+        super().__init__(inner_optimizer(optimizer))
         self._ready = True
 
     def get_lr(self) -> list[float]:  # type: ignore[override]

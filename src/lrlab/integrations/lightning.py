@@ -51,11 +51,10 @@ from lrlab.integrations._plan import (
     Plan,
     ScheduleNotFinishedWarning,
     loss_of,
-    unwrap_optimizer,
     warn,
 )
 from lrlab.integrations._request import GroupsArg, Request, ScheduleArg, read_bounds
-from lrlab.optim import HyperparamScheduler
+from lrlab.optim import HyperparamScheduler, inner_optimizer
 from lrlab.optim._driver_args import first_difference
 from lrlab.rangetest import RangeTestResult
 
@@ -247,7 +246,7 @@ class LRLabSchedule(pl.Callback):
                 f"LRLabSchedule drives one optimizer; configure_optimizers returned "
                 f"{len(trainer.optimizers)}"
             )
-        return unwrap_optimizer(trainer.optimizers[0])
+        return inner_optimizer(trainer.optimizers[0])
 
     def _start(
         self, trainer: pl.Trainer, module: pl.LightningModule, optimizer: torch.optim.Optimizer

@@ -1,6 +1,7 @@
 """Torch glue: the hyper-parameter driver, param groups, layer-wise policies, LARS/LARC,
 automatic layer rates, freezing plans and instrumentation."""
 
+from lrlab.optim._steps import inner_optimizer
 from lrlab.optim.auto_llr import AutoLLR
 from lrlab.optim.driver import HyperparamScheduler, Multiplier
 from lrlab.optim.freeze import FreezeEvent, FreezePlan, freeze, unfreeze
@@ -26,6 +27,7 @@ __all__ = [
     "depth_count",
     "fixed",
     "freeze",
+    "inner_optimizer",
     "interpolate",
     "is_no_decay",
     "match_groups",
