@@ -19,6 +19,7 @@ a spec string (``"one_cycle(max_lr=0.4)"``) or a table (``{kind = "one_cycle", m
 from __future__ import annotations
 
 import copy
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -72,6 +73,7 @@ __all__ = [
     "SearchRange",
     "StudyConfig",
     "TaskConfig",
+    "TrialConfig",
     "format_validation_error",
     "load_study",
     "parse_study",
@@ -95,13 +97,23 @@ class GroupsConfig(Strict):
 
 
 class TaskConfig(Strict):
-    """What is trained on what, and how it is evaluated."""
+    """What is trained on what, and how it is evaluated.
 
-    data: str
-    model: str
+    The task is a bundled one (``data`` and ``model``, with ``width``, ``data_options``,
+    ``train_subset`` and ``downsample`` as its options) or your own: ``entry`` names a
+    function returning an `lrlab.Task` (``"package.module:function"`` or
+    ``"path/to/file.py:function"``, a relative path taken from the study file's
+    directory), called with ``options`` as keyword arguments. ``batch_size`` defaults to
+    the task's own (bundled tasks: the published baseline's, e.g. 64 for digits).
+    """
+
+    entry: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    data: str | None = None
+    model: str | None = None
     width: Annotated[float, Field(gt=0)] = 1.0
     data_options: dict[str, Any] = Field(default_factory=dict)
-    batch_size: Annotated[int, Field(ge=1)] = 100
+    batch_size: Annotated[int, Field(ge=1)] | None = None
     epochs: Annotated[int, Field(ge=1)] = 10
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     threads: Annotated[int, Field(ge=1)] = 1
@@ -117,29 +129,77 @@ class TaskConfig(Strict):
 
     @field_validator("data")
     @classmethod
-    def _data(cls, v: str) -> str:
+    def _data(cls, v: str | None) -> str | None:
         from lrlab.data import DATASETS
 
-        return one_of("data", v, DATASETS, "a dataset")
+        return None if v is None else one_of("data", v, DATASETS, "a dataset")
 
     @field_validator("model")
     @classmethod
-    def _model(cls, v: str) -> str:
+    def _model(cls, v: str | None) -> str | None:
         from lrlab.models import MODELS
 
-        return one_of("model", v, MODELS, "a model")
+        return None if v is None else one_of("model", v, MODELS, "a model")
+
+    @field_validator("entry")
+    @classmethod
+    def _entry(cls, v: str | None) -> str | None:
+        from lrlab.tasks.entry import split_entry
+
+        if v is not None:
+            split_entry(v)
+        return v
 
     @field_validator("eval_every", "instrument_every")
     @classmethod
     def _counts(cls, v: Any, info: Any) -> Any:
         return None if v is None else check_count(v, info.field_name)
 
+    @model_validator(mode="after")
+    def _one_task(self) -> TaskConfig:
+        if self.entry is None:
+            if self.data is None or self.model is None:
+                missing = "model" if self.data is not None else "data"
+                raise ValueError(
+                    f"@{missing}: a task needs data = '<dataset>' and model = '<model>' "
+                    "(a bundled task) or entry = 'package.module:function' (your own)"
+                )
+            if self.options:
+                raise ValueError(
+                    "@options: task.options are passed to an entry point; a bundled task "
+                    "takes width, data_options, train_subset and downsample"
+                )
+            return self
+        if self.data is not None or self.model is not None:
+            raise ValueError(
+                "@entry: entry names your own task and data/model a bundled one; give one"
+            )
+        bundled_only = {"width": 1.0, "data_options": {}, "train_subset": None, "downsample": None}
+        for key, default in bundled_only.items():
+            if getattr(self, key) != default:
+                raise ValueError(
+                    f"@{key}: task.{key} is an option of the bundled tasks; with entry = "
+                    "..., pass your function's options in [task.options]"
+                )
+        return self
+
+    @property
+    def bundled(self) -> bool:
+        """Whether this names a bundled task (``data`` and ``model``)."""
+        return self.entry is None
+
+    @property
+    def label(self) -> str:
+        """``data/model`` or the entry point, for messages and directory names."""
+        return f"{self.data}/{self.model}" if self.entry is None else self.entry
+
 
 class AnalysisConfig(Strict):
     """How the study's answer is read and held against the published claim.
 
     * ``compare`` (default): each arm in ``arms`` (default: all but the baseline) against
-      the baseline on ``metric`` (the baseline may be read on ``baseline_metric``, e.g. a
+      the baseline on ``metric`` (default: the task's primary metric, validation accuracy
+      for the bundled tasks; the baseline may be read on ``baseline_metric``, e.g. a
       snapshot ensemble against a single model); ``expect`` is the published claim:
       ``better`` (the arms beat the baseline), ``worse``, or ``same`` (no gain).
     * ``updates_to_reference``: how many updates each arm needs to reach the final
@@ -151,12 +211,8 @@ class AnalysisConfig(Strict):
 
     kind: Literal["compare", "updates_to_reference", "early_reading"] = "compare"
     arms: list[str] | None = None
-    metric: Literal["val_top1", "val_top5", "val_loss", "stability_std", "ensemble_top1"] = (
-        "val_top1"
-    )
-    baseline_metric: (
-        Literal["val_top1", "val_top5", "val_loss", "stability_std", "ensemble_top1"] | None
-    ) = None
+    metric: str | None = None
+    baseline_metric: str | None = None
     expect: Literal["better", "worse", "same", "faster"] = "better"
     reference: str | list[str] | None = None
     claimed_speedup: Annotated[float, Field(gt=0)] | None = None
@@ -254,18 +310,58 @@ class StudyConfig(Strict):
             raise ValueError("analysis kind = 'early_reading' needs early_epoch")
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be distinct, got {self.seeds}")
-        allowed = {"val_top1", "val_top5", "val_loss"}
-        bad = sorted(set(self.targets) - allowed)
+        self._metrics_named()
+        return self
+
+    def _metrics_named(self) -> None:
+        """Targets and analysis name metrics the task records (see `lrlab.tasks.metrics`).
+
+        A bundled task's metrics are known here; your own task's are its own, so any
+        ``val_<name>`` is accepted and checked against the task when a trial starts.
+        """
+        from lrlab.tasks.metrics import CLASSIFICATION, CLASSIFICATION_ANALYSES
+
+        if self.task.bundled:
+            targets, analyses = CLASSIFICATION.targets, list(CLASSIFICATION_ANALYSES)
+            bad = sorted(set(self.targets) - set(targets))
+        else:
+            targets = ["val_<metric>"]
+            analyses = ["val_<metric>", "stability_std", "ensemble_top1"]
+            bad = sorted(k for k in self.targets if not _VALIDATION.match(k))
         if bad:
             raise ValueError(
-                f"targets: unknown metric(s) {', '.join(bad)}; "
-                f"allowed: {', '.join(sorted(allowed))}"
+                f"targets: unknown metric(s) {', '.join(bad)}; allowed: {', '.join(targets)}"
             )
-        return self
+        for key in ("metric", "baseline_metric"):
+            name = getattr(self.analysis, key)
+            ok = name in analyses if self.task.bundled else _ANALYSIS.match(name or "")
+            if name is not None and not ok:
+                raise ValueError(
+                    f"analysis.{key}={name!r} is not a metric of this task; "
+                    f"expected one of {', '.join(analyses)}"
+                )
 
     @property
     def baseline_arm(self) -> str:
         return self.baseline or self.arms[0].name
+
+
+_VALIDATION = re.compile(r"^val_[A-Za-z][A-Za-z0-9_]*$")
+_ANALYSIS = re.compile(r"^(val_[A-Za-z][A-Za-z0-9_]*|stability_std|ensemble_top1)$")
+
+
+class TrialConfig(Strict):
+    """One trial's resolved configuration, as a worker receives it (`lrlab.study.resolve`).
+
+    `TrialSpec` carries it as JSON (picklable for process pools and Ray); the trainer
+    validates it once into these models and reads typed fields from then on.
+    """
+
+    task: TaskConfig
+    optimizer: OptimizerConfig
+    arm: ArmConfig
+    seed: int
+    targets: dict[str, float] = Field(default_factory=dict)
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -292,9 +388,17 @@ def format_validation_error(err: ValidationError, source: str) -> str:
 
 
 def parse_study(
-    data: dict[str, Any], preset: str | None = None, source: str = "study"
+    data: dict[str, Any],
+    preset: str | None = None,
+    source: str = "study",
+    base: str | Path | None = None,
 ) -> StudyConfig:
-    """Validate a study dict (TOML already parsed), applying ``[presets.<preset>]`` first."""
+    """Validate a study dict (TOML already parsed), applying ``[presets.<preset>]`` first.
+
+    A relative ``task.entry`` file (``"my_task.py:make"``) is made absolute against
+    ``base`` (the study file's directory; default: the current directory), so worker
+    processes and cluster nodes find it whatever their working directory.
+    """
     data = dict(data)
     presets = data.pop("presets", {}) or {}
     if preset is not None:
@@ -302,6 +406,14 @@ def parse_study(
             known = ", ".join(sorted(presets)) or "none"
             raise ValueError(f"{source}: preset {preset!r} not found; presets: {known}")
         data = _merge(data, presets[preset])
+    task = data.get("task")
+    if isinstance(task, dict) and isinstance(task.get("entry"), str):
+        from lrlab.tasks.entry import absolute
+
+        try:
+            data["task"] = {**task, "entry": absolute(task["entry"], base or Path.cwd())}
+        except ValueError as e:
+            raise ValueError(f"{source}: task.entry: {e}") from None
     try:
         return StudyConfig.model_validate(data)
     except ValidationError as e:
@@ -319,7 +431,7 @@ def load_study(path: str | Path, preset: str | None = None) -> StudyConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"{p.name}: not valid TOML: {e}") from None
-    return parse_study(data, preset, p.name)
+    return parse_study(data, preset, p.name, base=p.resolve().parent)
 
 
 def presets_of(path: str | Path) -> list[str]:

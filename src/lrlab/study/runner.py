@@ -134,6 +134,8 @@ def run_study(
     failed: list[str] = []
     for result in (executor or LocalExecutor()).run(todo, event):
         store.finish(result)
+        if result.get("metrics") and store.meta("metrics") != result["metrics"]:
+            store.set_meta("metrics", result["metrics"])  # what the report reads
         ran += 1
         if result["status"] == "failed":
             failed.append(f"{result['id']}: {result.get('error', '')}")
