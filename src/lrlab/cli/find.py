@@ -80,7 +80,7 @@ def find(
         confirm_updates=confirm_updates,
     )
     cfg = find_task(data=data, model=model, width=width, entry=task, options=parse_options(option))
-    console = Console(markup=False, highlight=False)
+    console = Console(markup=False, highlight=False, soft_wrap=True)
     err = Console(stderr=True)
     bar = Progress(
         TextColumn("range test"),

@@ -190,8 +190,11 @@ class TaskConfig(Strict):
 
     @property
     def label(self) -> str:
-        """``data/model`` or the entry point, for messages and directory names."""
-        return f"{self.data}/{self.model}" if self.entry is None else self.entry
+        """``data/model``, or the entry point (a file by its name), for messages and names."""
+        if self.entry is None:
+            return f"{self.data}/{self.model}"
+        where, _, attr = self.entry.rpartition(":")
+        return f"{Path(where).name}:{attr}" if where.endswith(".py") else self.entry
 
 
 class AnalysisConfig(Strict):
