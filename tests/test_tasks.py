@@ -342,3 +342,32 @@ def test_user_task_targets_and_analysis_name_its_validation_metrics() -> None:
     )
     assert study.task.entry == "m:f" and study.task.batch_size is None
     assert TaskConfig(data="digits", model="mlp").label == "digits/mlp"
+
+
+def test_a_module_entry_is_also_looked_up_in_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    (tmp_path / "cwd_only_task.py").write_text(MODULE)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    monkeypatch.chdir(tmp_path)
+    task = call_factory(load_entry("cwd_only_task:make"), {"n": 3}, "cwd_only_task:make")
+    assert len(task.train) == 3 and str(tmp_path) in sys.path
+
+
+def test_holdout_splits_any_map_style_training_set_as_the_bundled_data_do() -> None:
+    from lrlab.tasks import holdout
+
+    ds = load_dataset("digits")
+    _, val = ds.holdout(0.1, seed=0)
+    tensors = holdout(BUNDLED["digits"](model="mlp"), 0.1)
+    x, y = ds.x_train, ds.y_train
+    pairs = holdout(
+        Task(lambda: torch.nn.Linear(64, 10), Pairs(x, y), Pairs(x, y), F.mse_loss), 0.1
+    )
+    assert torch.equal(tensors.val.tensors[0], val.x_test)
+    assert torch.equal(torch.stack([pairs.val[i][0] for i in range(len(pairs.val))]), val.x_test)
+    assert len(pairs.train) + len(pairs.val) == len(x) and tensors.test is not None
+    with pytest.raises(ValueError, match="leaves an empty part"):
+        holdout(_task(), 0.01)
