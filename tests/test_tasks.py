@@ -371,3 +371,25 @@ def test_holdout_splits_any_map_style_training_set_as_the_bundled_data_do() -> N
     assert len(pairs.train) + len(pairs.val) == len(x) and tensors.test is not None
     with pytest.raises(ValueError, match="leaves an empty part"):
         holdout(_task(), 0.01)
+
+
+def test_sweep_task_on_tensors_is_the_range_test_on_the_first_epochs_batches() -> None:
+    from lrlab.optim import param_groups
+    from lrlab.rangetest import range_test
+    from lrlab.study.find import sweep_task
+
+    ds = load_dataset("digits")
+
+    def start() -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+        torch.manual_seed(0)
+        model = BUNDLED["digits"](model="mlp").model()
+        return model, torch.optim.SGD(param_groups(model), lr=0.1, momentum=0.9)
+
+    model, opt = start()
+    ours = sweep_task(model, opt, ds.x_train, ds.y_train, ds.x_test, ds.y_test, 64, 0,
+                      num_updates=20)  # fmt: skip
+    model, opt = start()
+    val = [(ds.x_test[i : i + 500], ds.y_test[i : i + 500]) for i in range(0, 359, 500)]
+    train = list(batches(ds.x_train, ds.y_train, 64, seed=0, epoch=0))
+    theirs = range_test(model, opt, train, loss_fn=F.cross_entropy, val_data=val, num_updates=20)
+    assert ours.losses == theirs.losses and ours.val_losses == theirs.val_losses

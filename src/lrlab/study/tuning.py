@@ -172,7 +172,8 @@ def sweep_task(
 ) -> RangeTestResult:
     """`sweep` on a classification task given as tensors (kept for scripts written before
     `TaskData`; new code builds a `TaskData` and calls `sweep`)."""
-    data = TaskData(_tensor_task(x, y, val_x, val_y), batch_size=batch_size, seed=seed)
+    task = _tensor_task(x, y, val_x, val_y)
+    data = TaskData(task, batch_size=batch_size, seed=seed, device=x.device)
     return sweep(model, optimizer, data, **kwargs)
 
 
@@ -189,5 +190,6 @@ def confirm_task(
     updates_each: int = 30,
 ) -> ConfirmResult:
     """`confirm_runs` on a classification task given as tensors (see `sweep_task`)."""
-    data = TaskData(_tensor_task(x, y, val_x, val_y), batch_size=batch_size, seed=seed)
+    task = _tensor_task(x, y, val_x, val_y)
+    data = TaskData(task, batch_size=batch_size, seed=seed, device=x.device)
     return confirm_runs(model, optimizer, data, candidates, updates_each)
