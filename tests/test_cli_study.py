@@ -16,9 +16,7 @@ def test_find_prints_rules_and_writes_plot_and_json(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "find"
-    code = main(
-        ["find", "--data", "digits", "--model", "mlp", "--updates", "40", "--out", str(out)]
-    )
+    code = main(["find", "--data", "digits", "--model", "mlp", "--updates", "40", "-o", str(out)])
     assert code == 0
     text = capsys.readouterr().out
     assert (
@@ -44,6 +42,36 @@ def test_find_prints_rules_and_writes_plot_and_json(
         (
             ["find", "--data", "digits", "--model", "mlp", "--samples", "0"],
             "training data would be empty",
+        ),
+        (
+            ["find", "--data", "digits", "--model", "mlp", "--batch-size", "0"],
+            "--batch-size=0 is invalid; expected an integer >= 1",
+        ),
+        (
+            ["find", "--data", "digits", "--model", "mlp", "--momentum", "1.5"],
+            "--momentum=1.5 is invalid; expected a number in [0, 1)",
+        ),
+        (
+            ["find", "--data", "digits", "--model", "mlp", "--weight-decay", "-1"],
+            "--weight-decay=-1.0 is invalid; expected a finite number >= 0",
+        ),
+        (
+            ["find", "--data", "digits", "--model", "mlp", "--confirm", "5"],
+            "--confirm=5 is invalid; expected 0 (off), 2, 3 or 4 candidates",
+        ),
+        (["find"], "give --data and --model (a bundled task) or --task"),
+        (  # --momentum is the optimizer's value: 0 reaches the momentum test and is refused
+            ["find", "--data", "digits", "--model", "mlp", "--momentum", "0", "--test-momentum"],
+            "param group 0 was built with momentum=0",
+        ),
+        (
+            ["find", "--task", "lrlab.tasks.bundled:classification", "--data", "digits"],
+            "--task names your own task and --data/--model a bundled one",
+        ),
+        (["find", "--task", "nope"], "task.entry='nope' is invalid"),
+        (
+            ["find", "--task", "lrlab.tasks.bundled:classification", "--option", "model"],
+            "--option 'model' is invalid; expected key=value",
         ),
         (["report", "does-not-exist"], "does-not-exist"),
     ],

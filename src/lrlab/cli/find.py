@@ -1,4 +1,5 @@
-"""``lrlab find``: the LR range test on a named task, with suggestions, plot and JSON."""
+"""``lrlab find``: the LR range test on a bundled task or your own, with suggestions, plot
+and JSON."""
 
 from __future__ import annotations
 
@@ -9,30 +10,44 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from lrlab.cli.errors import user_errors
 
 
 @user_errors
 def find(
-    data: str = typer.Option(..., help="Task data: fashion-mnist, mnist1d, digits, cifar10."),
-    model: str = typer.Option(..., help="Model: mlp, cnn1d, cnn, cifar_quick, resnet18."),
-    optimizer: str = typer.Option("sgd", help="sgd, adam, adamw, ..."),
-    base_momentum: float = typer.Option(
-        0.9, help="Optimizer momentum (Adam: beta1) during the sweep."
+    data: str | None = typer.Option(
+        None, help="Bundled task data: fashion-mnist, mnist1d, digits, cifar10."
     ),
-    wd: float = typer.Option(5e-4, help="Optimizer weight decay during the sweep."),
-    batch_size: int | None = typer.Option(None, help="Batch size (default: the task's usual one)."),
-    width: float = typer.Option(1.0, help="Model width multiplier."),
+    model: str | None = typer.Option(
+        None, help="Bundled model: mlp, cnn1d, cnn, cifar_quick, resnet18."
+    ),
+    task: str | None = typer.Option(
+        None,
+        "--task",
+        help="Your own task: package.module:function or path/to/file.py:function "
+        "returning an lrlab.Task (instead of --data/--model).",
+    ),
+    option: list[str] = typer.Option(
+        [], "--option", help="key=value passed to --task's function (repeatable)."
+    ),
+    optimizer: str = typer.Option("sgd", help="sgd, adam, adamw, ..."),
+    momentum: float = typer.Option(0.9, help="Optimizer momentum (Adam: beta1) during the sweep."),
+    weight_decay: float = typer.Option(5e-4, help="Optimizer weight decay during the sweep."),
+    batch_size: int | None = typer.Option(None, help="Batch size (default: the task's own)."),
+    width: float = typer.Option(1.0, help="Width multiplier of a bundled model."),
     samples: int | None = typer.Option(None, help="Use only the first N training examples."),
     start_lr: float = typer.Option(1e-7, help="First LR of the sweep."),
     end_lr: float = typer.Option(10.0, help="Last LR of the sweep."),
     updates: int = typer.Option(100, help="Optimizer updates in the sweep."),
     mode: str = typer.Option("exp", help="exp (geometric ladder) or linear."),
     seed: int = typer.Option(0, help="Seed of the model and the data order."),
-    momentum: bool = typer.Option(False, "--momentum", help="Also run Smith's momentum test."),
-    weight_decay: bool = typer.Option(
-        False, "--weight-decay", help="Also run the weight-decay test."
+    test_momentum: bool = typer.Option(
+        False, "--test-momentum", help="Also run Smith's momentum test."
+    ),
+    test_weight_decay: bool = typer.Option(
+        False, "--test-weight-decay", help="Also run the weight-decay test."
     ),
     confirm: int = typer.Option(
         0,
@@ -41,55 +56,56 @@ def find(
     ),
     confirm_updates: int = typer.Option(30, help="Updates of each confirm run."),
     out: Path | None = typer.Option(
-        None, help="Output directory (default lrlab-find/<data>-<model>)."
+        None, "--out", "-o", help="Output directory (default lrlab-find/<task>)."
     ),
 ) -> None:
     """Run the LR range test on a task: print suggestions, write the plot and the JSON."""
     from lrlab.rangetest import RULES
-    from lrlab.study.find import find_on_task
+    from lrlab.study.find import FindSettings, find_on_task, find_task, parse_options
 
-    console = Console()
+    settings = FindSettings(
+        optimizer=optimizer,
+        momentum=momentum,
+        weight_decay=weight_decay,
+        batch_size=batch_size,
+        samples=samples,
+        start_lr=start_lr,
+        end_lr=end_lr,
+        num_updates=updates,
+        mode=mode,
+        seed=seed,
+        test_momentum=test_momentum,
+        test_weight_decay=test_weight_decay,
+        confirm=confirm,
+        confirm_updates=confirm_updates,
+    )
+    cfg = find_task(data=data, model=model, width=width, entry=task, options=parse_options(option))
+    console = Console(markup=False, highlight=False, soft_wrap=True)
+    err = Console(stderr=True)
     bar = Progress(
         TextColumn("range test"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("lr {task.fields[lr]:.2e}  loss {task.fields[loss]:.4f}"),
         TimeRemainingColumn(),
-        console=Console(stderr=True),
+        console=err,
         transient=True,
-        disable=not Console(stderr=True).is_terminal,
+        disable=not err.is_terminal,
     )
     with bar:
-        task = bar.add_task("sweep", total=updates, lr=start_lr, loss=float("nan"))
+        tid = bar.add_task("sweep", total=updates, lr=start_lr, loss=float("nan"))
         result = find_on_task(
-            data,
-            model,
-            optimizer=optimizer,
-            momentum=base_momentum,
-            weight_decay=wd,
-            batch_size=batch_size,
-            width=width,
-            samples=samples,
-            start_lr=start_lr,
-            end_lr=end_lr,
-            num_updates=updates,
-            mode=mode,
-            seed=seed,
-            test_momentum=momentum,
-            test_weight_decay=weight_decay,
-            confirm_candidates=confirm,
-            confirm_updates=confirm_updates,
-            progress=lambda i, n, lr, loss: bar.update(task, completed=i, lr=lr, loss=loss),
+            cfg,
+            settings,
+            progress=lambda i, n, lr, loss: bar.update(tid, completed=i, lr=lr, loss=loss),
         )
     rt = result.range_test
     # The curve is written first: when no rule can read it, the plot is what to look at.
-    folder = out or Path("lrlab-find") / f"{data}-{model}"
+    folder = out or Path("lrlab-find") / result.folder
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "range_test.json").write_text(rt.to_json())
     rt.plot(folder / "range_test.png")
-    console.print(
-        f"{data} / {model} / {optimizer}: {rt.updates} updates, stopped: {rt.stop_reason}"
-    )
+    console.print(f"{result.task} / {optimizer}: {rt.updates} updates, stopped: {rt.stop_reason}")
     table = Table(header_style="bold", show_edge=False)
     for col in ("rule", "suggested lr", "10%-90% of resamples", "note"):
         table.add_column(col)
@@ -97,14 +113,14 @@ def find(
         try:
             s = rt.suggest(rule)
         except ValueError as e:
-            table.add_row(rule, "-", "-", str(e).split(": ", 1)[-1])
+            table.add_row(rule, "-", "-", Text(str(e).split(": ", 1)[-1]))
             continue
         spread = f"{s.interval[0]:.3g} .. {s.interval[1]:.3g}" if s.interval else "-"
         table.add_row(
             rule + (" (default)" if rule == "lrlab" else ""),
             f"{s.lr:.4g}",
             spread,
-            "; ".join(s.warnings) or s.reason,
+            Text("; ".join(s.warnings) or s.reason),
         )
     console.print(table)
     for schedule in ("one_cycle", "clr", "constant"):

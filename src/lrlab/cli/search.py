@@ -33,7 +33,7 @@ def search_command(
         raise ValueError('lrlab search needs Optuna: pip install "lrlab[hpo]"') from None
     from lrlab.study import load_study
     from lrlab.study.bundled import find_study
-    from lrlab.study.search import run_search
+    from lrlab.study.search import best_text, run_search
 
     cfg = load_study(find_study(study), preset)
     out = directory or Path("runs") / (cfg.name + (f"-{preset}" if preset else ""))
@@ -42,7 +42,7 @@ def search_command(
         f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
         for k, v in summary["best_params"].items()
     )
-    typer.echo(f"best validation accuracy {100 * summary['best_value']:.2f}% with {params}")
+    typer.echo(f"best {best_text(summary)} with {params}")
     typer.echo(
         f"{summary['trials']} trials ({summary['complete']} complete, {summary['pruned']} pruned)"
     )

@@ -16,12 +16,13 @@ app = typer.Typer(help="Run studies: arms x seeds with error bars.", no_args_is_
 
 def run_and_report(
     study_ref: str,
-    preset: str | None,
-    directory: Path | None,
-    workers: int,
-    restart: bool,
-    quiet: bool,
-    report: bool,
+    *,
+    preset: str | None = None,
+    directory: Path | None = None,
+    workers: int = 1,
+    restart: bool = False,
+    quiet: bool = False,
+    report: bool = True,
     executor: str = "local",
     address: str = "auto",
     cpus_per_trial: float = 1.0,
@@ -124,17 +125,17 @@ def run(
     """Run (or resume) a study: finished trials are skipped, unfinished ones resume."""
     run_and_report(
         study,
-        preset,
-        directory,
-        workers,
-        restart,
-        quiet,
-        report,
-        executor,
-        address,
-        cpus_per_trial,
-        gpus_per_trial,
-        checkpoint_dir,
+        preset=preset,
+        directory=directory,
+        workers=workers,
+        restart=restart,
+        quiet=quiet,
+        report=report,
+        executor=executor,
+        address=address,
+        cpus_per_trial=cpus_per_trial,
+        gpus_per_trial=gpus_per_trial,
+        checkpoint_dir=checkpoint_dir,
     )
 
 
@@ -161,5 +162,7 @@ def demo(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """The main job: range test, then 1cycle vs step decay vs constant LR on MNIST-1D, 3 seeds."""
-    out = run_and_report("demo", "quick" if quick else None, directory, workers, False, quiet, True)
+    out = run_and_report(
+        "demo", preset="quick" if quick else None, directory=directory, workers=workers, quiet=quiet
+    )
     typer.echo(f"demo finished: open {out / 'report.html'}")

@@ -7,7 +7,7 @@
 ((128, 1, 40), torch.int64)
 """
 
-from lrlab.data._batching import batches, epoch_order, num_batches
+from lrlab.data._batching import batches, epoch_order, num_batches, seeded_permutation
 from lrlab.data._cache import cache_dir, clear_memory_cache
 from lrlab.data._dataset import Dataset
 from lrlab.data._load import DATASETS, load_dataset
@@ -25,4 +25,5 @@ __all__ = [
     "make_mnist1d",
     "num_batches",
     "read_idx",
+    "seeded_permutation",
 ]

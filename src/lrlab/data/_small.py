@@ -48,7 +48,8 @@ def load_digits(*, normalize: bool = True) -> Dataset:
         from sklearn.datasets import load_digits as sklearn_digits
     except ImportError:
         raise ValueError(
-            'digits: needs scikit-learn; install it with pip install "lrlab[data]"'
+            "digits: needs scikit-learn, a dependency of lrlab that is missing here; "
+            "install it with pip install scikit-learn"
         ) from None
 
     def build() -> Dataset:

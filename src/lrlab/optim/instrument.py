@@ -127,6 +127,29 @@ class Instrument:
         if self.callback is not None:
             self.callback(rows)
 
+    @property
+    def step_count(self) -> int:
+        """The number of optimizer updates seen (the next sampled update is a multiple of
+        ``every``)."""
+        return self._step
+
+    def set_step(self, step: int) -> None:
+        """Continue counting from ``step`` updates, e.g. after resuming from a checkpoint.
+
+        >>> import torch
+        >>> w = torch.nn.Parameter(torch.ones(2))
+        >>> opt = torch.optim.SGD([w], lr=0.1)
+        >>> inst = Instrument(opt, every=5)
+        >>> inst.set_step(10)
+        >>> w.grad = torch.ones(2)
+        >>> opt.step()
+        >>> [r.step for r in inst.records], inst.step_count
+        ([10], 11)
+        """
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise ValueError(f"step={step!r} is invalid; expected an integer >= 0")
+        self._step = step
+
     def remove(self) -> None:
         """Detach from the optimizer."""
         for h in self._handles:

@@ -18,15 +18,7 @@ from typing import Any
 
 from lrlab.report.stats import mean_ci, verdict, welch
 from lrlab.study.store import StudyStore, TrialRow
-
-_LOWER_IS_BETTER = {"val_loss", "stability_std"}
-_WORDS = {
-    "val_top1": "validation accuracy",
-    "val_top5": "top-5 validation accuracy",
-    "val_loss": "validation loss",
-    "stability_std": "stability (std of validation accuracy)",
-    "ensemble_top1": "snapshot-ensemble accuracy",
-}
+from lrlab.tasks.metrics import Metric, MetricSet
 
 
 @dataclass(frozen=True)
@@ -45,13 +37,13 @@ class Finding:
         return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
 
-def _values(trials: list[TrialRow], arm: str, key: str) -> list[float]:
-    scale = 1.0 if key in _LOWER_IS_BETTER and key != "stability_std" else 100.0
+def _values(trials: list[TrialRow], arm: str, metric: Metric) -> list[float]:
+    """The shown values (stored times the metric's scale) of an arm's finished trials."""
     out = []
     for t in trials:
-        v = t.final.get(key)
+        v = t.final.get(metric.name)
         if t.arm == arm and t.status == "done" and isinstance(v, (int, float)) and math.isfinite(v):
-            out.append(float(v) * scale)
+            out.append(float(v) * metric.scale)
     return out
 
 
@@ -68,19 +60,21 @@ def _agreement(expect: str, low: float | None, high: float | None, higher_is_bet
     return "disagrees" if better or worse else "agrees"  # "same": no difference beyond noise
 
 
-def _compare(cfg: dict[str, Any], trials: list[TrialRow]) -> tuple[str, str, list[str]]:
+def _compare(
+    cfg: dict[str, Any], trials: list[TrialRow], metrics: MetricSet
+) -> tuple[str, str, list[str]]:
     a = cfg["analysis"]
     base = cfg.get("baseline") or cfg["arms"][0]["name"]
     arms = a.get("arms") or [x["name"] for x in cfg["arms"] if x["name"] != base]
-    key, base_key = a["metric"], a.get("baseline_metric") or a["metric"]
-    higher = key not in _LOWER_IS_BETTER
+    metric = metrics[a.get("metric") or metrics.primary.name]
+    base_metric = metrics[a["baseline_metric"]] if a.get("baseline_metric") else metric
+    higher = metric.higher_is_better
     sign = 1.0 if higher else -1.0
-    unit = "points" if key not in ("val_loss",) else ""
-    words = _WORDS[key]
-    b_values = _values(trials, base, base_key)
+    unit, words = metric.unit, metric.words
+    b_values = _values(trials, base, base_metric)
     lines, results = [], []
     for arm in arms:
-        values = _values(trials, arm, key)
+        values = _values(trials, arm, metric)
         if not values or not b_values:
             lines.append(f"{arm} vs {base}: no finished trials to compare")
             continue
@@ -112,50 +106,58 @@ def _compare(cfg: dict[str, Any], trials: list[TrialRow]) -> tuple[str, str, lis
     return sentence, agreement, lines
 
 
-def _series_reach(store: StudyStore, trial: TrialRow, target: float) -> int | None:
-    steps, _, values = store.series(trial.id, "val_top1")
-    return next((s for s, v in zip(steps, values) if v >= target), None)
+def _series_reach(store: StudyStore, trial: TrialRow, metric: Metric, target: float) -> int | None:
+    steps, _, values = store.series(trial.id, metric.name)
+    return next((s for s, v in zip(steps, values) if metric.reached(v, target)), None)
 
 
 def _updates_to_reference(
-    cfg: dict[str, Any], trials: list[TrialRow], store: StudyStore
+    cfg: dict[str, Any], trials: list[TrialRow], store: StudyStore, metrics: MetricSet
 ) -> tuple[str, str, list[str]]:
     a = cfg["analysis"]
+    primary = metrics.primary
     ref = a.get("reference") or cfg.get("baseline") or cfg["arms"][0]["name"]
     candidates = ref if isinstance(ref, list) else [ref]
-    # "the best fixed LR": of several references, the one with the best final accuracy
-    ref = max(candidates, key=lambda r: mean_ci(_values(trials, r, "val_top1") or [-1.0]).mean)
+    sign = 1.0 if primary.higher_is_better else -1.0
+
+    def score(r: str) -> float:
+        values = _values(trials, r, primary)
+        return sign * mean_ci(values).mean if values else -math.inf
+
+    # "the best fixed LR": of several references, the one with the best final value
+    ref = max(candidates, key=score)
     arms = a.get("arms") or [x["name"] for x in cfg["arms"] if x["name"] not in candidates]
-    ref_acc = _values(trials, ref, "val_top1")
+    ref_acc = _values(trials, ref, primary)
     ref_updates = [
         float(t.updates) for t in trials if t.arm == ref and t.status == "done" and t.updates
     ]
     if not ref_acc or not ref_updates:
         return f"no finished trials of the reference {ref}", "inconclusive", []
-    target = mean_ci(ref_acc).mean / 100
+    target = mean_ci(ref_acc).mean / primary.scale
     total = mean_ci(ref_updates).mean
+    what = f"{_final(primary)} of {_shown(primary, target)}"
     lines, best = [], None
     for arm in arms:
         runs = [t for t in trials if t.arm == arm and t.status in ("done", "diverged")]
-        reached = [u for u in (_series_reach(store, t, target) for t in runs) if u is not None]
+        reached = [
+            u for u in (_series_reach(store, t, primary, target) for t in runs) if u is not None
+        ]
         if not reached:
-            lines.append(
-                f"{arm} never reached {ref}'s final accuracy of {100 * target:.1f}% "
-                f"(0 of {len(runs)} seeds)"
-            )
+            lines.append(f"{arm} never reached {ref}'s {what} (0 of {len(runs)} seeds)")
             continue
         ci = mean_ci(reached)
         speed = total / ci.mean
         interval = f" (95% CI {ci.low:.0f} to {ci.high:.0f})" if ci.low is not None else ""
         lines.append(
-            f"{arm} reaches {ref}'s final accuracy of {100 * target:.1f}% in "
+            f"{arm} reaches {ref}'s {what} in "
             f"{ci.mean:.0f} updates{interval}, {len(reached)} of {len(runs)} seeds: "
             f"{speed:.1f}x fewer than {ref}'s {total:.0f}"
         )
         if best is None or speed > best[0]:
             best = (speed, arm, lines[-1], ci, len(reached) == len(runs))
     if best is None:
-        return lines[0] if lines else "no arm reached the reference accuracy", "disagrees", lines
+        none = f"no arm reached the reference {primary.words}"
+        return lines[0] if lines else none, "disagrees", lines
     speed, arm, sentence, ci, all_seeds = best
     claimed = a.get("claimed_speedup")
     published = f" (published: {claimed:g}x)" if claimed else ""
@@ -164,10 +166,23 @@ def _updates_to_reference(
     return sentence + published, agreement, lines
 
 
+def _final(metric: Metric) -> str:
+    """``final accuracy`` (the bundled tasks' words), ``final validation mae``."""
+    return "final accuracy" if metric.name == "val_top1" else f"final {metric.words}"
+
+
+def _shown(metric: Metric, stored: float) -> str:
+    """A stored value as text: ``91.2%`` for a percentage, ``0.0312`` otherwise."""
+    if metric.unit == "points":
+        return f"{stored * metric.scale:.1f}%"
+    return f"{stored * metric.scale:.4g}"
+
+
 def _early_reading(
-    cfg: dict[str, Any], trials: list[TrialRow], store: StudyStore
+    cfg: dict[str, Any], trials: list[TrialRow], store: StudyStore, metrics: MetricSet
 ) -> tuple[str, str, list[str]]:
     epoch = cfg["analysis"]["early_epoch"]
+    primary = metrics.primary
     early: dict[str, list[float]] = {}
     final: dict[str, list[float]] = {}
     for t in trials:
@@ -177,13 +192,14 @@ def _early_reading(
         at = [v for e, v in zip(epochs, values) if abs(e - epoch) < 1e-9]
         if at and math.isfinite(at[0]):
             early.setdefault(t.arm, []).append(at[0])
-        if isinstance(t.final.get("val_top1"), (int, float)):
-            final.setdefault(t.arm, []).append(100 * float(t.final["val_top1"]))
+        if isinstance(t.final.get(primary.name), (int, float)):
+            final.setdefault(t.arm, []).append(primary.scale * float(t.final[primary.name]))
     arms = [a for a in early if a in final]
     if len(arms) < 2:
         return "fewer than two arms have both readings", "inconclusive", []
     by_early = sorted(arms, key=lambda a: mean_ci(early[a]).mean)
-    by_final = sorted(arms, key=lambda a: -mean_ci(final[a]).mean)
+    sign = -1.0 if primary.higher_is_better else 1.0
+    by_final = sorted(arms, key=lambda a: sign * mean_ci(final[a]).mean)
     rank_e = {a: i for i, a in enumerate(by_early)}
     rank_f = {a: i for i, a in enumerate(by_final)}
     n = len(arms)
@@ -191,18 +207,21 @@ def _early_reading(
     same = by_early[0] == by_final[0]
     d = welch(final[by_early[0]], final[by_final[0]]) if not same else None
     tied = d is not None and d.low is not None and d.high is not None and d.low <= 0 <= d.high
+    final_words = _final(primary)
     answer = (
-        f"validation loss at epoch {epoch} ranks {by_early[0]} first and final accuracy ranks "
+        f"validation loss at epoch {epoch} ranks {by_early[0]} first and {final_words} ranks "
         f"{by_final[0]} first (Spearman rho {rho:.2f} over {n} arms)"
     )
     if tied and d is not None:
+        unit, digits = (" points", 1) if primary.unit == "points" else ("", 3)
+        plural = "final accuracies" if primary.name == "val_top1" else f"{final_words} values"
         answer += (
-            f"; their final accuracies differ by {d.difference:+.1f} points "
-            f"(95% CI {d.low:.1f} to {d.high:.1f}), within noise"
+            f"; their {plural} differ by {d.difference:+.{digits}f}{unit} "
+            f"(95% CI {d.low:.{digits}f} to {d.high:.{digits}f}), within noise"
         )
     lines = [
-        f"{a}: val loss at epoch {epoch} {mean_ci(early[a]).mean:.4f}, final accuracy "
-        f"{mean_ci(final[a]).mean:.1f}%"
+        f"{a}: val loss at epoch {epoch} {mean_ci(early[a]).mean:.4f}, {final_words} "
+        f"{_shown(primary, mean_ci(final[a]).mean / primary.scale)}"
         for a in by_final
     ]
     # Different winners whose final accuracies cannot be told apart: the early reading
@@ -219,14 +238,15 @@ def analyze(study_dir: str | Path) -> Finding:
         store.close()
         raise ValueError(f"{study_dir}: no study results (no stored configuration)")
     trials = store.trials()
+    metrics = MetricSet.from_dict(store.meta("metrics"))
     kind = (cfg.get("analysis") or {}).get("kind", "compare")
-    cfg.setdefault("analysis", {"kind": "compare", "metric": "val_top1", "expect": "better"})
+    cfg.setdefault("analysis", {"kind": "compare", "metric": None, "expect": "better"})
     if kind == "updates_to_reference":
-        answer, agreement, lines = _updates_to_reference(cfg, trials, store)
+        answer, agreement, lines = _updates_to_reference(cfg, trials, store, metrics)
     elif kind == "early_reading":
-        answer, agreement, lines = _early_reading(cfg, trials, store)
+        answer, agreement, lines = _early_reading(cfg, trials, store, metrics)
     else:
-        answer, agreement, lines = _compare(cfg, trials)
+        answer, agreement, lines = _compare(cfg, trials, metrics)
     preset = store.meta("preset")
     store.close()
     name = cfg.get("name", "?") + (f" ({preset})" if preset else "")

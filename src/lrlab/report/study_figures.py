@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lrlab._figures import save, subplots
-from lrlab.report.study_summary import BY_KEY, ArmSummary, StudySummary
+from lrlab.report.study_summary import ArmSummary, StudySummary, curve_keys
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -59,14 +59,14 @@ def _legend(ax: Axes) -> None:
 
 
 def plot_curves(summary: StudySummary, path: Path) -> Path:
-    """Validation accuracy (and loss) against updates: mean over seeds with a 95% CI band."""
+    """The primary metric (and the loss) against updates: mean over seeds, 95% CI band."""
     colours = arm_colours([a.name for a in summary.arms])
-    has_loss = any("val_loss" in a.curves for a in summary.arms)
-    fig, axes = subplots(1, 2 if has_loss else 1, figsize=(13 if has_loss else 7.5, 4.6))
+    keys = [k for k in curve_keys(summary.metrics) if any(k in a.curves for a in summary.arms)]
+    keys = keys or [summary.metrics.primary.name]
+    fig, axes = subplots(1, len(keys), figsize=(13 if len(keys) > 1 else 7.5, 4.6))
     axes = np.atleast_1d(axes)
-    panels = [("val_top1", "validation top-1 accuracy (%)", 100.0)]
-    if has_loss:
-        panels.append(("val_loss", "validation loss (cross-entropy)", 1.0))
+    panels = [(k, _axis_label(summary, k), summary.metrics[k].scale) for k in keys]
+    primary = summary.metrics.primary.name
     for ax, (key, ylabel, scale) in zip(axes, panels):
         for arm in summary.arms:
             band = arm.curves.get(key)
@@ -81,7 +81,7 @@ def plot_curves(summary: StudySummary, path: Path) -> Path:
                 ax.fill_between(
                     band.steps, mean - half, mean + half, where=ok, color=c, alpha=0.2, lw=0
                 )
-            if key == "val_top1":
+            if key == primary:
                 for _seed, div in arm.diverged_curves:
                     y = div.values[0] * scale
                     ax.plot(div.steps, y, color=c, lw=0.9, ls=":", alpha=0.9)
@@ -141,8 +141,18 @@ def plot_applied_schedules(summary: StudySummary, path: Path) -> Path:
     return _save(fig, path)
 
 
+def _axis_label(summary: StudySummary, key: str) -> str:
+    """``validation top-1 accuracy (%)``, ``validation loss (cross-entropy)``, ``val mae``."""
+    if key == "val_top1":
+        return "validation top-1 accuracy (%)"
+    if key == "val_loss":
+        loss = "cross-entropy" if summary.metrics.primary.name == "val_top1" else "the task's loss"
+        return f"validation loss ({loss})"
+    m = summary.metrics[key]
+    return m.words + (" (%)" if m.unit == "points" else "")
+
+
 def _final_panel(ax: Axes, summary: StudySummary, key: str, colours: dict[str, str]) -> None:
-    metric = BY_KEY[key]
     base = summary.arm(summary.baseline)
     rng = np.random.default_rng(0)  # fixed jitter: the same figure every time
     labels = []
@@ -161,14 +171,15 @@ def _final_panel(ax: Axes, summary: StudySummary, key: str, colours: dict[str, s
         ax.axhline(base.final[key].mean, color="0.5", ls="--", lw=1)
     ax.set_xticks(range(len(summary.arms)), labels, fontsize=8)
     ax.set_xlim(-0.6, len(summary.arms) - 0.4)
-    ax.set_ylabel(("validation " + metric.label.removeprefix("val ")).replace(" %", " (%)"))
+    m = summary.metrics[key]
+    ax.set_ylabel(("validation " + m.label.removeprefix("val ")).replace(" %", " (%)"))
     ax.grid(alpha=0.25, axis="y")
 
 
 def plot_final(summary: StudySummary, path: Path) -> Path:
-    """Final validation accuracy (and loss) per arm: seeds as dots, mean ± 95% CI as a bar."""
+    """The final primary metric (and loss) per arm: seeds as dots, mean ± 95% CI as a bar."""
     colours = arm_colours([a.name for a in summary.arms])
-    keys = [k for k in ("val_top1", "val_loss") if any(k in a.final for a in summary.arms)]
+    keys = [k for k in curve_keys(summary.metrics) if any(k in a.final for a in summary.arms)]
     width = max(6.0, 1.1 * len(summary.arms) + 2.0)
     fig, axes = subplots(1, max(1, len(keys)), figsize=(width * max(1, len(keys)), 4.4))
     for ax, key in zip(np.atleast_1d(axes), keys):

@@ -17,7 +17,7 @@ from typing import Any
 
 from lrlab.report.stats import MeanCI
 from lrlab.report.study_figures import arm_colours
-from lrlab.report.study_summary import BY_KEY, METRICS, StudySummary
+from lrlab.report.study_summary import StudySummary
 
 FIGURES = {
     "curves": "Learning curves: mean over seeds, shaded 95% confidence band.",
@@ -56,23 +56,24 @@ def fmt_ci(ci: MeanCI | None, decimals: int) -> str:
     return f"{ci.mean:.{decimals}f} ± {ci.half_width:.{decimals}f}"
 
 
-def _target_label(key: str, value: float) -> str:
-    m = BY_KEY[key]
+def _target_label(summary: StudySummary, key: str, value: float) -> str:
+    m = summary.metrics[key]
     shown = f"{value * m.scale:g}" + ("%" if m.unit == "points" else "")
     return f"updates to {m.label.removesuffix(' %')} {'≥' if m.higher_is_better else '≤'} {shown}"
 
 
 def final_table(summary: StudySummary) -> tuple[list[str], list[list[str]]]:
     """Header and rows (plain text, user strings unescaped) of the final-metrics table."""
-    header = ["arm", "seeds done"] + [m.label for m in METRICS]
-    header += [_target_label(k, v) for k, v in summary.targets.items()]
+    columns = summary.metrics.columns
+    header = ["arm", "seeds done"] + [m.label for m in columns]
+    header += [_target_label(summary, k, v) for k, v in summary.targets.items()]
     header += ["tuning updates", "seconds / trial", "done / diverged / failed"]
     rows = []
     for arm in summary.arms:
         done = arm.counts["done"]
         row = [arm.name + (" (baseline)" if arm.name == summary.baseline else ""), str(done)]
-        for m in METRICS:
-            ci = arm.final.get(m.key)
+        for m in columns:
+            ci = arm.final.get(m.name)
             cell = fmt_ci(ci, m.decimals)
             if ci is not None and ci.n != done:
                 cell += f" (n={ci.n})"

@@ -1,5 +1,9 @@
 """What a study found: per-arm statistics, verdicts against the baseline, provenance.
 
+Which metrics a study has, which way each is better and how it is shown come from the
+metric registry the store recorded (`lrlab.tasks.metrics.MetricSet`): a regression task's
+report has no accuracy columns, and its verdicts read its own primary metric.
+
 Final metrics are summarised over the trials that finished (``done``). Diverged trials
 are not averaged in (their last numbers describe a blow-up, not the method) but they are
 counted, listed with the update they diverged at, and named in the verdicts.
@@ -17,28 +21,9 @@ from typing import Any
 from lrlab.report.stats import MeanCI, mean_ci, verdict
 from lrlab.report.study_series import AppliedSchedule, Band, GroupRates
 from lrlab.study.store import STATUSES, StudyStore, TrialRow
+from lrlab.tasks.metrics import CLASSIFICATION, Metric, MetricSet
 
-
-@dataclass(frozen=True)
-class Metric:
-    """How a final metric is shown and compared."""
-
-    key: str
-    label: str  # table header
-    words: str  # in sentences
-    scale: float  # stored value -> shown value
-    higher_is_better: bool
-    unit: str  # "points" for percentages, "" otherwise
-    decimals: int
-
-
-METRICS = (
-    Metric("val_top1", "val top-1 %", "validation accuracy", 100.0, True, "points", 2),
-    Metric("val_top5", "val top-5 %", "top-5 validation accuracy", 100.0, True, "points", 2),
-    Metric("val_loss", "val loss", "validation loss", 1.0, False, "", 4),
-    Metric("stability_std", "stability std (points)", "stability", 100.0, False, "points", 2),
-)
-BY_KEY = {m.key: m for m in METRICS}
+__all__ = ["ArmSummary", "Metric", "MetricSet", "StudySummary", "compare", "summarize"]
 
 
 @dataclass(frozen=True)
@@ -88,6 +73,7 @@ class StudySummary:
     headline: str
     comparisons: list[str]
     provenance: dict[str, list[str]]
+    metrics: MetricSet = CLASSIFICATION
     finding: Any = None  # lrlab.report.findings.Finding when the study states an analysis
 
     @property
@@ -97,7 +83,7 @@ class StudySummary:
     @property
     def targets(self) -> dict[str, float]:
         t = self.config.get("targets") or {}
-        return {k: float(v) for k, v in t.items() if k in BY_KEY}
+        return {k: float(v) for k, v in t.items() if k in self.metrics.targets}
 
     def arm(self, name: str) -> ArmSummary | None:
         return next((a for a in self.arms if a.name == name), None)
@@ -123,11 +109,13 @@ def _ci(values: list[float]) -> MeanCI | None:
     return mean_ci(values) if values else None
 
 
-def _arm(name: str, trials: list[TrialRow], targets: dict[str, float]) -> ArmSummary:
+def _arm(
+    name: str, trials: list[TrialRow], targets: dict[str, float], metrics: MetricSet
+) -> ArmSummary:
     done = [t for t in trials if t.status == "done"]
     values: dict[str, list[float]] = {}
-    for m in METRICS:
-        values[m.key] = [v * m.scale for v in _numbers(t.final.get(m.key) for t in done)]
+    for m in metrics.columns:
+        values[m.name] = [v * m.scale for v in _numbers(t.final.get(m.name) for t in done)]
     final = {k: mean_ci(v) for k, v in values.items() if v}
     finished = [t for t in trials if t.status in ("done", "diverged")]
     reach = {}
@@ -164,7 +152,7 @@ def _diverged_note(arms: list[ArmSummary]) -> str:
 
 def compare(arm: ArmSummary, base: ArmSummary, metric: Metric) -> str | None:
     """The verdict of ``arm`` against ``base`` on one metric (None if either lacks it)."""
-    a, b = arm.values.get(metric.key), base.values.get(metric.key)
+    a, b = arm.values.get(metric.name), base.values.get(metric.name)
     if not a or not b:
         return None
     digits = 1 if metric.unit == "points" else 3
@@ -181,25 +169,31 @@ def compare(arm: ArmSummary, base: ArmSummary, metric: Metric) -> str | None:
     return sentence + _diverged_note([arm, base])
 
 
-def _headline(arms: list[ArmSummary], base: ArmSummary | None) -> str:
-    top1 = BY_KEY["val_top1"]
-    if base is None or not base.values["val_top1"]:
+def _headline(arms: list[ArmSummary], base: ArmSummary | None, primary: Metric) -> str:
+    key, words = primary.name, primary.words
+    if base is None or not base.values.get(key):
         name = base.name if base is not None else "the baseline"
-        return f"no answer yet: the baseline {name} has no finished trial with validation accuracy"
-    others = [a for a in arms if a is not base and a.values["val_top1"]]
+        return f"no answer yet: the baseline {name} has no finished trial with {words}"
+    others = [a for a in arms if a is not base and a.values.get(key)]
     if not others:
-        ci = base.final["val_top1"]
+        ci = base.final[key]
+
+        def shown(v: float) -> str:
+            return f"{v:.1f}" if primary.unit == "points" else f"{v:.4g}"
+
         interval = (
-            f"95% CI {ci.low:.1f} to {ci.high:.1f}, "
+            f"95% CI {shown(ci.low)} to {shown(ci.high)}, "
             if ci.low is not None and ci.high is not None
             else ""
         )
+        mean = shown(ci.mean) + ("%" if primary.unit == "points" else "")
         return (
-            f"{base.name} is the only arm with validation accuracy from finished trials: "
-            f"{ci.mean:.1f}% ({interval}n={ci.n}); nothing to compare it with"
+            f"{base.name} is the only arm with {words} from finished trials: "
+            f"{mean} ({interval}n={ci.n}); nothing to compare it with"
         )
-    best = max(others, key=lambda a: a.final["val_top1"].mean)
-    return compare(best, base, top1) or ""
+    pick = max if primary.higher_is_better else min
+    best = pick(others, key=lambda a: a.final[key].mean)
+    return compare(best, base, primary) or ""
 
 
 def _when(ts: list[float]) -> str:
@@ -223,6 +217,15 @@ def _provenance(trials: list[TrialRow]) -> dict[str, list[str]]:
         "last trial finished": [_when([max(finished)])] if finished else [],
         "report written": [f"{now} by lrlab {__version__}"],
     }
+
+
+def curve_keys(metrics: MetricSet) -> list[str]:
+    """What curves, verdicts and final figures show: the primary metric and the loss.
+
+    >>> curve_keys(CLASSIFICATION)
+    ['val_top1', 'val_loss']
+    """
+    return list(dict.fromkeys([metrics.primary.name, "val_loss"]))
 
 
 def open_store(study_dir: Path) -> StudyStore:
@@ -265,18 +268,22 @@ def summarize(study_dir: Path) -> StudySummary:
                 f"study {config.get('name', study_dir.name)!r} has no finished trials yet "
                 f"({counts or 'no trials'}); run it first"
             )
+        metrics = MetricSet.from_dict(store.meta("metrics"))
         names = [str(a["name"]) for a in config.get("arms", []) if isinstance(a, dict)]
         names += [n for n in dict.fromkeys(t.arm for t in trials) if n not in names]
-        targets = {k: float(v) for k, v in (config.get("targets") or {}).items() if k in BY_KEY}
-        arms = [_arm(n, [t for t in trials if t.arm == n], targets) for n in names]
+        targets = {
+            k: float(v) for k, v in (config.get("targets") or {}).items() if k in metrics.targets
+        }
+        arms = [_arm(n, [t for t in trials if t.arm == n], targets, metrics) for n in names]
+        primary = metrics.primary
         for a in arms:
             done = a.with_status("done")
-            for key in ("val_top1", "val_loss"):
+            for key in curve_keys(metrics):
                 band = series.curve(store, done, key)
                 if band is not None:
                     a.curves[key] = band
             for t in a.with_status("diverged"):
-                band = series.curve(store, [t], "val_top1")
+                band = series.curve(store, [t], primary.name)
                 if band is not None:
                     a.diverged_curves.append((t.seed, band))
             for t in done or a.with_status("diverged"):
@@ -293,8 +300,8 @@ def summarize(study_dir: Path) -> StudySummary:
     for a in arms:
         if a is base or base is None:
             continue
-        for key in ("val_top1", "val_loss"):
-            sentence = compare(a, base, BY_KEY[key])
+        for key in curve_keys(metrics):
+            sentence = compare(a, base, metrics[key])
             if sentence:
                 comparisons.append(sentence)
     return StudySummary(
@@ -303,7 +310,8 @@ def summarize(study_dir: Path) -> StudySummary:
         preset=None if preset is None else str(preset),
         baseline=baseline,
         arms=arms,
-        headline=_headline(arms, base),
+        headline=_headline(arms, base, metrics.primary),
         comparisons=comparisons,
         provenance=_provenance(trials),
+        metrics=metrics,
     )

@@ -1,6 +1,11 @@
-"""The study harness: configs, trials, the trainer, the results store, executors, resume."""
+"""The study harness: configs, trials, the trainer, the results store, executors, resume.
 
-from lrlab.study.config import StudyConfig, load_study, parse_study
+`run` runs a study from Python (a dict or a `StudyConfig`, and optionally your task
+factory); `run_study` is the same for a validated study and an executor.
+"""
+
+from lrlab.study.api import run
+from lrlab.study.config import StudyConfig, TaskConfig, load_study, parse_study
 from lrlab.study.executors import Executor, LocalExecutor
 from lrlab.study.resolve import TrialSpec, expand, materialize
 from lrlab.study.runner import RunSummary, run_study
@@ -12,11 +17,13 @@ __all__ = [
     "RunSummary",
     "StudyConfig",
     "StudyStore",
+    "TaskConfig",
     "TrialRow",
     "TrialSpec",
     "expand",
     "load_study",
     "materialize",
     "parse_study",
+    "run",
     "run_study",
 ]

@@ -1,4 +1,4 @@
-"""An arm's pieces, built from its resolved config for one trial.
+"""An arm's pieces, built from its validated config (`ArmConfig`) for one trial.
 
 The trainer's loop is the same for every arm; what differs (the range test that reads the
 bounds, the momentum and weight-decay schedules, layer-wise policies, freezing plans,
@@ -23,8 +23,10 @@ from lrlab.optim import (
     override,
 )
 from lrlab.schedules import Constant, Schedule, cyclical_momentum
-from lrlab.study.find import confirm_task, sweep_task
+from lrlab.study.arm_config import ArmConfig, FreezeConfig, MomentumRange
 from lrlab.study.resolve import bound_schedule, count, materialize
+from lrlab.study.tuning import confirm_runs, sweep
+from lrlab.tasks import TaskData
 
 
 def momentum_of(group: dict[str, Any]) -> float:
@@ -53,51 +55,39 @@ def torch_one_cycle(optimizer: torch.optim.Optimizer, lr: Schedule, total: int) 
 
 
 def range_test_bounds(
-    arm: dict[str, Any],
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    vx: torch.Tensor,
-    vy: torch.Tensor,
-    bs: int,
-    seed: int,
-    ipe: int,
+    arm: ArmConfig, model: nn.Module, optimizer: torch.optim.Optimizer, data: TaskData
 ) -> tuple[dict[str, Any], int, str]:
     """Run the arm's range test on the trial's own model, data order and optimizer."""
-    rt = arm["range_test"]
-    result = sweep_task(
+    rt = arm.range_test
+    assert rt is not None
+    result = sweep(
         model,
         optimizer,
-        x,
-        y,
-        vx,
-        vy,
-        bs,
-        seed,
-        start_lr=rt["start_lr"],
-        end_lr=rt["end_lr"],
-        num_updates=rt["num_updates"],
-        mode=rt["mode"],
+        data,
+        start_lr=rt.start_lr,
+        end_lr=rt.end_lr,
+        num_updates=rt.num_updates,
+        mode=rt.mode,
     )
-    which = bound_schedule(arm["lr"], rt["schedule"])
+    which = bound_schedule(arm.lr, rt.schedule)
     b = result.bounds(
-        which, rule=rt["rule"], iters_per_epoch=ipe, epochs_per_step=rt["epochs_per_step"]
+        which,
+        rule=rt.rule,
+        iters_per_epoch=data.iters_per_epoch,
+        epochs_per_step=rt.epochs_per_step,
     )
     scale, updates, confirmed = 1.0, result.updates, None
-    if rt.get("confirm"):
+    if rt.confirm:
         # short 1cycle runs at multiples of the rule's LR, from the trial's starting state
-        candidates = [b.suggestion.lr * f for f in rt["confirm"]]
-        c = confirm_task(
-            model, optimizer, x, y, vx, vy, bs, seed, candidates, rt["confirm_updates"]
-        )
+        candidates = [b.suggestion.lr * f for f in rt.confirm]
+        c = confirm_runs(model, optimizer, data, candidates, rt.confirm_updates)
         scale, updates = c.best / b.suggestion.lr, updates + c.updates
         confirmed = {"candidates": list(c.candidates), "val_losses": list(c.val_losses)}
     found = {
         "base_lr": b.base_lr * scale,
         "max_lr": b.max_lr * scale,
         "step_size": b.step_size,
-        "rule": rt["rule"],
+        "rule": rt.rule,
         "schedule": which,
         "interval": list(b.suggestion.interval) if b.suggestion.interval else None,
         "warnings": list(b.suggestion.warnings),
@@ -111,8 +101,8 @@ def momentum_schedule(spec: Any, lr: Schedule, total: int, ipe: int) -> Schedule
         return None
     if spec == "cyclical":
         return cyclical_momentum(lr)
-    if isinstance(spec, dict) and "kind" not in spec:
-        return cyclical_momentum(lr, low=spec["low"], high=spec["high"])
+    if isinstance(spec, MomentumRange):
+        return cyclical_momentum(lr, low=spec.low, high=spec.high)
     return scalar_or_schedule(spec, total, ipe)
 
 
@@ -125,47 +115,50 @@ def scalar_or_schedule(spec: Any, total: int, ipe: int) -> Schedule | None:
 
 
 def layerwise_groups(
-    arm: dict[str, Any], optimizer: torch.optim.Optimizer, total: int, ipe: int
+    arm: ArmConfig, optimizer: torch.optim.Optimizer, total: int, ipe: int
 ) -> tuple[list[dict[str, Any]] | None, AutoLLR | None]:
-    cfg = arm["layerwise"]
+    cfg = arm.layerwise
     if cfg is None:
         return None, None
     groups = optimizer.param_groups
-    policy = cfg["policy"]
-    if policy == "fixed":
-        return fixed(groups, cfg["multipliers"]), None
-    if policy == "interpolate":
-        return interpolate(groups, cfg["first"], cfg["last"], geometric=cfg["geometric"]), None
-    if policy == "cyclical":
-        mult = materialize(cfg["multiplier"], total=total, iters_per_epoch=ipe)
-        return cyclical_layers(groups, mult, count(cfg["offset"], ipe, total)), None
-    if policy == "override":
-        return override(
-            groups, cfg["blocks"], lr=materialize(cfg["lr"], total=total, iters_per_epoch=ipe)
-        ), None
+    if cfg.policy == "fixed":
+        assert cfg.multipliers is not None
+        multipliers: dict[str | int, float] = {k: v for k, v in cfg.multipliers.items()}
+        return fixed(groups, multipliers), None
+    if cfg.policy == "interpolate":
+        assert cfg.first is not None and cfg.last is not None
+        return interpolate(groups, cfg.first, cfg.last, geometric=cfg.geometric), None
+    if cfg.policy == "cyclical":
+        assert cfg.multiplier is not None and cfg.offset is not None
+        mult = materialize(cfg.multiplier, total=total, iters_per_epoch=ipe)
+        return cyclical_layers(groups, mult, count(cfg.offset, ipe, total)), None
+    if cfg.policy == "override":
+        assert cfg.blocks is not None and cfg.lr is not None
+        lr = materialize(cfg.lr, total=total, iters_per_epoch=ipe)
+        return override(groups, cfg.blocks, lr=lr), None
     auto = AutoLLR(
         optimizer,
-        beta=cfg["beta"],
-        warmup=cfg["warmup"],
-        min_scale=cfg["min_scale"],
-        max_scale=cfg["max_scale"],
-        variant=cfg["variant"],
+        beta=cfg.beta,
+        warmup=cfg.warmup,
+        min_scale=cfg.min_scale,
+        max_scale=cfg.max_scale,
+        variant=cfg.variant,
     )
     return auto.groups(), auto
 
 
-def freeze_plan(cfg: dict[str, Any] | None, ipe: int, total: int) -> FreezePlan | None:
+def freeze_plan(cfg: FreezeConfig | None, ipe: int, total: int) -> FreezePlan | None:
     if cfg is None:
         return None
     events = [
         FreezeEvent(
-            count(e["at"], ipe, total) if isinstance(e["at"], str) else e["at"],
-            e["action"],
-            tuple(e["blocks"]),
-            tuple(e["except_blocks"]),
-            "update" if isinstance(e["at"], str) else e["unit"],
-            e["lr_scale"],
+            count(e.at, ipe, total) if isinstance(e.at, str) else e.at,
+            e.action,
+            tuple(e.blocks),
+            tuple(e.except_blocks),
+            "update" if isinstance(e.at, str) else e.unit,
+            e.lr_scale,
         )
-        for e in cfg["events"]
+        for e in cfg.events
     ]
-    return FreezePlan(events, cfg["optimizer_state"], cfg["freeze_bn_stats"], ipe)
+    return FreezePlan(events, cfg.optimizer_state, cfg.freeze_bn_stats, ipe)

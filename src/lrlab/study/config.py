@@ -19,6 +19,7 @@ a spec string (``"one_cycle(max_lr=0.4)"``) or a table (``{kind = "one_cycle", m
 from __future__ import annotations
 
 import copy
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -42,9 +43,8 @@ from lrlab.study.config_fields import (
     Count,
     ScheduleSpec,
     Strict,
-    check_count,
-    one_of,
 )
+from lrlab.study.task_config import GroupsConfig, TaskConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -72,6 +72,7 @@ __all__ = [
     "SearchRange",
     "StudyConfig",
     "TaskConfig",
+    "TrialConfig",
     "format_validation_error",
     "load_study",
     "parse_study",
@@ -79,69 +80,12 @@ __all__ = [
 ]
 
 
-class GroupsConfig(Strict):
-    """How parameters are grouped for layer-wise methods and logging."""
-
-    by: Literal["depth", "blocks"] = "depth"
-    blocks: list[str] | None = None
-
-    @model_validator(mode="after")
-    def _blocks(self) -> GroupsConfig:
-        if self.by == "blocks" and not self.blocks:
-            raise ValueError(
-                "by = 'blocks' needs blocks = [glob patterns], e.g. ['layer1*', 'layer2*']"
-            )
-        return self
-
-
-class TaskConfig(Strict):
-    """What is trained on what, and how it is evaluated."""
-
-    data: str
-    model: str
-    width: Annotated[float, Field(gt=0)] = 1.0
-    data_options: dict[str, Any] = Field(default_factory=dict)
-    batch_size: Annotated[int, Field(ge=1)] = 100
-    epochs: Annotated[int, Field(ge=1)] = 10
-    device: Literal["cpu", "cuda", "auto"] = "cpu"
-    threads: Annotated[int, Field(ge=1)] = 1
-    amp: bool = False
-    holdout: Annotated[float, Field(ge=0, lt=0.5)] = 0.0
-    train_subset: Annotated[int, Field(ge=1)] | None = None
-    downsample: Annotated[int, Field(ge=1)] | None = None
-    eval_every: Count | None = None
-    eval_batches: Annotated[int, Field(ge=1)] | None = None
-    stability_window: Annotated[int, Field(ge=2)] = 5
-    groups: GroupsConfig = GroupsConfig()
-    instrument_every: Count | None = None
-
-    @field_validator("data")
-    @classmethod
-    def _data(cls, v: str) -> str:
-        from lrlab.data import DATASETS
-
-        return one_of("data", v, DATASETS, "a dataset")
-
-    @field_validator("model")
-    @classmethod
-    def _model(cls, v: str) -> str:
-        from lrlab.models import MODELS
-
-        return one_of("model", v, MODELS, "a model")
-
-    @field_validator("eval_every", "instrument_every")
-    @classmethod
-    def _counts(cls, v: Any, info: Any) -> Any:
-        if isinstance(v, int) and not isinstance(v, bool) and v == 0:  # every 0 updates
-            raise ValueError(f"{info.field_name}=0 is invalid; expected a count of updates >= 1")
-        return None if v is None else check_count(v, info.field_name)
-
-
 class AnalysisConfig(Strict):
     """How the study's answer is read and held against the published claim.
 
     * ``compare`` (default): each arm in ``arms`` (default: all but the baseline) against
-      the baseline on ``metric`` (the baseline may be read on ``baseline_metric``, e.g. a
+      the baseline on ``metric`` (default: the task's primary metric, validation accuracy
+      for the bundled tasks; the baseline may be read on ``baseline_metric``, e.g. a
       snapshot ensemble against a single model); ``expect`` is the published claim:
       ``better`` (the arms beat the baseline), ``worse``, or ``same`` (no gain).
     * ``updates_to_reference``: how many updates each arm needs to reach the final
@@ -153,12 +97,8 @@ class AnalysisConfig(Strict):
 
     kind: Literal["compare", "updates_to_reference", "early_reading"] = "compare"
     arms: list[str] | None = None
-    metric: Literal["val_top1", "val_top5", "val_loss", "stability_std", "ensemble_top1"] = (
-        "val_top1"
-    )
-    baseline_metric: (
-        Literal["val_top1", "val_top5", "val_loss", "stability_std", "ensemble_top1"] | None
-    ) = None
+    metric: str | None = None
+    baseline_metric: str | None = None
     expect: Literal["better", "worse", "same", "faster"] = "better"
     reference: str | list[str] | None = None
     claimed_speedup: Annotated[float, Field(gt=0)] | None = None
@@ -256,14 +196,36 @@ class StudyConfig(Strict):
             raise ValueError("analysis kind = 'early_reading' needs early_epoch")
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be distinct, got {self.seeds}")
-        allowed = {"val_top1", "val_top5", "val_loss"}
-        bad = sorted(set(self.targets) - allowed)
+        self._metrics_named()
+        return self
+
+    def _metrics_named(self) -> None:
+        """Targets and analysis name metrics the task records (see `lrlab.tasks.metrics`).
+
+        A bundled task's metrics are known here; your own task's are its own, so any
+        ``val_<name>`` is accepted and checked against the task when a trial starts.
+        """
+        from lrlab.tasks.metrics import CLASSIFICATION, CLASSIFICATION_ANALYSES
+
+        if self.task.bundled:
+            targets, analyses = CLASSIFICATION.targets, list(CLASSIFICATION_ANALYSES)
+            bad = sorted(set(self.targets) - set(targets))
+        else:
+            targets = ["val_<metric>"]
+            analyses = ["val_<metric>", "stability_std", "ensemble_top1"]
+            bad = sorted(k for k in self.targets if not _VALIDATION.match(k))
         if bad:
             raise ValueError(
-                f"targets: unknown metric(s) {', '.join(bad)}; "
-                f"allowed: {', '.join(sorted(allowed))}"
+                f"targets: unknown metric(s) {', '.join(bad)}; allowed: {', '.join(targets)}"
             )
-        return self
+        for key in ("metric", "baseline_metric"):
+            name = getattr(self.analysis, key)
+            ok = name in analyses if self.task.bundled else _ANALYSIS.match(name or "")
+            if name is not None and not ok:
+                raise ValueError(
+                    f"analysis.{key}={name!r} is not a metric of this task; "
+                    f"expected one of {', '.join(analyses)}"
+                )
 
     @field_validator("seeds")
     @classmethod
@@ -313,6 +275,24 @@ def _after_the_run(at: int | str, unit: str, epochs: int) -> str:
     return ""
 
 
+_VALIDATION = re.compile(r"^val_[A-Za-z][A-Za-z0-9_]*$")
+_ANALYSIS = re.compile(r"^(val_[A-Za-z][A-Za-z0-9_]*|stability_std|ensemble_top1)$")
+
+
+class TrialConfig(Strict):
+    """One trial's resolved configuration, as a worker receives it (`lrlab.study.resolve`).
+
+    `TrialSpec` carries it as JSON (picklable for process pools and Ray); the trainer
+    validates it once into these models and reads typed fields from then on.
+    """
+
+    task: TaskConfig
+    optimizer: OptimizerConfig
+    arm: ArmConfig
+    seed: int
+    targets: dict[str, float] = Field(default_factory=dict)
+
+
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for k, v in over.items():
@@ -337,9 +317,17 @@ def format_validation_error(err: ValidationError, source: str) -> str:
 
 
 def parse_study(
-    data: dict[str, Any], preset: str | None = None, source: str = "study"
+    data: dict[str, Any],
+    preset: str | None = None,
+    source: str = "study",
+    base: str | Path | None = None,
 ) -> StudyConfig:
-    """Validate a study dict (TOML already parsed), applying ``[presets.<preset>]`` first."""
+    """Validate a study dict (TOML already parsed), applying ``[presets.<preset>]`` first.
+
+    A relative ``task.entry`` file (``"my_task.py:make"``) is made absolute against
+    ``base`` (the study file's directory; default: the current directory), so worker
+    processes and cluster nodes find it whatever their working directory.
+    """
     data = dict(data)
     presets = data.pop("presets", {}) or {}
     if preset is not None:
@@ -347,6 +335,14 @@ def parse_study(
             known = ", ".join(sorted(presets)) or "none"
             raise ValueError(f"{source}: preset {preset!r} not found; presets: {known}")
         data = _merge(data, presets[preset])
+    task = data.get("task")
+    if isinstance(task, dict) and isinstance(task.get("entry"), str):
+        from lrlab.tasks.entry import absolute
+
+        try:
+            data["task"] = {**task, "entry": absolute(task["entry"], base or Path.cwd())}
+        except ValueError as e:
+            raise ValueError(f"{source}: task.entry: {e}") from None
     try:
         return StudyConfig.model_validate(data)
     except ValidationError as e:
@@ -361,7 +357,7 @@ def load_study(path: str | Path, preset: str | None = None) -> StudyConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"{p.name}: not valid TOML: {e}") from None
-    return parse_study(data, preset, p.name)
+    return parse_study(data, preset, p.name, base=p.resolve().parent)
 
 
 def presets_of(path: str | Path) -> list[str]:

@@ -1,4 +1,5 @@
-"""The range test on a named task: what ``lrlab find`` runs.
+"""What ``lrlab find`` runs: the range test (and optionally the confirm step and Smith's
+momentum and weight-decay tests) on a bundled task or on your own.
 
 It builds the task's model (from the seed), its optimizer and its batches exactly as a
 study trial would, so the bounds it prints are the bounds a study would use.
@@ -6,185 +7,269 @@ study trial would, so the bounds it prints are the bounds a study would use.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
+from torch.utils.data import IterableDataset, Subset, TensorDataset
 
-from lrlab.data import DATASETS, batches, load_dataset, num_batches
-from lrlab.models import MODELS, build_model
 from lrlab.optim import param_groups
-from lrlab.rangetest import (
-    ConfirmResult,
-    HyperTestResult,
-    RangeTestResult,
-    confirm,
-    momentum_test,
-    range_test,
-    weight_decay_test,
-)
+from lrlab.rangetest import ConfirmResult, HyperTestResult, RangeTestResult
 from lrlab.rangetest.sweep import Progress
-from lrlab.study.config_fields import one_of
+from lrlab.study.config import TaskConfig
+from lrlab.study.config_fields import OPTIMIZERS, one_of
 from lrlab.study.optimizers import make_optimizer
+from lrlab.study.taskdata import build_task
+from lrlab.study.tuning import confirm_runs, confirm_task, hyper_tests, sweep, sweep_task
+from lrlab.tasks import DEFAULT_BATCH, Task, TaskData
 
-#: Batch sizes of the published baselines: MNIST-1D (Greydanus 2020) 100, Fashion-MNIST 128.
-DEFAULT_BATCH = {"mnist1d": 100, "fashion-mnist": 128, "digits": 64, "cifar10": 128}
+__all__ = [
+    "DEFAULT_BATCH",
+    "FindResult",
+    "FindSettings",
+    "confirm_task",
+    "find_on_task",
+    "sweep_task",
+]
 
-
-def sweep_task(
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    val_x: torch.Tensor,
-    val_y: torch.Tensor,
-    batch_size: int,
-    seed: int,
-    **kwargs: Any,
-) -> RangeTestResult:
-    """The range test as studies run it: the first epoch's batches (repeated if the sweep is
-    longer), validation on the first 2000 held-out examples, every other option in ``kwargs``."""
-    train = list(batches(x, y, batch_size, seed=seed, epoch=0))
-    n = min(2000, len(val_x))
-    val = [(val_x[i : i + 500], val_y[i : i + 500]) for i in range(0, n, 500)]
-    return range_test(model, optimizer, train, loss_fn=F.cross_entropy, val_data=val, **kwargs)
+#: The confirm step's multiples of the rule's LR, by number of candidates: the rule sits at
+#: or below the best 1cycle max_lr (docs/finder_regret.md), so the candidates look up.
+CONFIRM_FACTORS = {2: (1.0, 2.0), 3: (1.0, 2.0, 4.0), 4: (1.0, 2.0, 4.0, 8.0)}
+_FLAGS = {"num_updates": "--updates", "confirm": "--confirm"}
 
 
-def confirm_task(
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    val_x: torch.Tensor,
-    val_y: torch.Tensor,
-    batch_size: int,
-    seed: int,
-    candidates: list[float],
-    updates_each: int = 30,
-) -> ConfirmResult:
-    """The confirm step as studies run it: short 1cycle runs on the first epoch's batches at
-    each candidate max LR, validation loss on the first 1000 held-out examples."""
-    return confirm(
-        model,
-        optimizer,
-        list(batches(x, y, batch_size, seed=seed, epoch=0)),
-        candidates,
-        loss_fn=F.cross_entropy,
-        val_data=[(val_x[:1000], val_y[:1000])],
-        updates_each=updates_each,
-    )
+def _flag(name: str) -> str:
+    return _FLAGS.get(name, "--" + name.replace("_", "-"))
+
+
+@dataclass(frozen=True)
+class FindSettings:
+    """The range test's settings (each one a ``lrlab find`` flag); checked when built.
+
+    >>> FindSettings(momentum=1.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: --momentum=1.5 is invalid; expected a number in [0, 1)
+    """
+
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    batch_size: int | None = None
+    samples: int | None = None
+    start_lr: float = 1e-7
+    end_lr: float = 10.0
+    num_updates: int = 100
+    mode: str = "exp"
+    seed: int = 0
+    threads: int | None = None
+    test_momentum: bool = False
+    test_weight_decay: bool = False
+    confirm: int = 0
+    confirm_updates: int = 30
+
+    def __post_init__(self) -> None:
+        one_of("--optimizer", self.optimizer, OPTIMIZERS, "an optimizer")
+        one_of("--mode", self.mode, ("exp", "linear"), "a sweep mode")
+        self._number("momentum", 0.0, 1.0, "a number in [0, 1)")
+        self._number("weight_decay", 0.0, math.inf, "a finite number >= 0")
+        for name, low in (("batch_size", 1), ("threads", 1), ("num_updates", 5), ("seed", 0)):
+            self._integer(name, low)
+        self._integer("confirm_updates", 4)
+        n = self.samples
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise ValueError(f"--samples={n!r} is invalid: the training data would be empty")
+        if self.confirm not in (0, *CONFIRM_FACTORS):
+            raise ValueError(
+                f"--confirm={self.confirm!r} is invalid; expected 0 (off), 2, 3 or 4 candidates"
+            )
+
+    def _number(self, name: str, low: float, high: float, allowed: str) -> None:
+        v = getattr(self, name)
+        ok = (
+            not isinstance(v, bool)
+            and isinstance(v, (int, float))
+            and math.isfinite(v)
+            and low <= v < high
+        )
+        if not ok:
+            raise ValueError(f"{_flag(name)}={v!r} is invalid; expected {allowed}")
+
+    def _integer(self, name: str, low: int) -> None:
+        v = getattr(self, name)
+        if v is None and name in ("batch_size", "threads"):
+            return
+        if isinstance(v, bool) or not isinstance(v, int) or v < low:
+            raise ValueError(f"{_flag(name)}={v!r} is invalid; expected an integer >= {low}")
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
 
 
 @dataclass
 class FindResult:
-    """The range test, and the momentum / weight-decay tests when asked for."""
+    """The range test, and the momentum / weight-decay tests and confirm step when asked for."""
 
     range_test: RangeTestResult
     iters_per_epoch: int
+    task: str
     momentum: HyperTestResult | None = None
     weight_decay: HyperTestResult | None = None
     confirmed: ConfirmResult | None = None
 
+    @property
+    def folder(self) -> str:
+        """A directory name for the task: ``digits-mlp``, or the entry point's function."""
+        name = self.task.rsplit(":", 1)[-1]
+        return "".join(c if c.isalnum() or c in "-_." else "-" for c in name)
+
+
+def find_task(
+    *,
+    data: str | None = None,
+    model: str | None = None,
+    width: float = 1.0,
+    entry: str | None = None,
+    options: dict[str, Any] | None = None,
+) -> TaskConfig:
+    """The task ``lrlab find`` names: ``--data``/``--model`` or ``--task`` (with ``--option``).
+
+    >>> find_task(data="digits", model="mlp").label
+    'digits/mlp'
+    >>> find_task(entry="lrlab.tasks.bundled:classification", data="digits")
+    Traceback (most recent call last):
+    ...
+    ValueError: --task names your own task and --data/--model a bundled one; give one
+    """
+    from pydantic import ValidationError
+
+    from lrlab.data import DATASETS
+    from lrlab.models import MODELS
+    from lrlab.study.config import format_validation_error
+    from lrlab.tasks.entry import absolute
+
+    try:
+        if entry is not None:
+            if data is not None or model is not None:
+                raise ValueError(
+                    "--task names your own task and --data/--model a bundled one; give one"
+                )
+            if width != 1.0:
+                raise ValueError(
+                    "--width is an option of the bundled models; pass your function's "
+                    "options with --option key=value"
+                )
+            return TaskConfig(entry=absolute(entry, Path.cwd()), options=options or {})
+        if options:
+            raise ValueError("--option is passed to --task's function; give --task too")
+        if data is None or model is None:
+            raise ValueError(
+                "give --data and --model (a bundled task) or --task package.module:function "
+                "(your own)"
+            )
+        one_of("--data", data, DATASETS, "a dataset")
+        one_of("--model", model, MODELS, "a model")
+        return TaskConfig(data=data, model=model, width=width)
+    except ValidationError as e:
+        raise ValueError(format_validation_error(e, "lrlab find")) from None
+
+
+def first_examples(task: Task, n: int) -> Task:
+    """The task trained on its first ``n`` training examples only (``--samples``)."""
+    if isinstance(task.train, IterableDataset):
+        raise ValueError("--samples needs a map-style training set; this one is iterable")
+    if isinstance(task.train, TensorDataset):
+        return replace(task, train=TensorDataset(*(t[:n] for t in task.train.tensors)))
+    return replace(task, train=Subset(task.train, range(min(n, len(task.train)))))
+
 
 def find_on_task(
-    data: str,
-    model: str,
+    task: TaskConfig,
+    settings: FindSettings | None = None,
     *,
-    optimizer: str = "sgd",
-    momentum: float = 0.9,
-    weight_decay: float = 5e-4,
-    batch_size: int | None = None,
-    width: float = 1.0,
-    samples: int | None = None,
-    start_lr: float = 1e-7,
-    end_lr: float = 10.0,
-    num_updates: int = 100,
-    mode: str = "exp",
-    seed: int = 0,
-    threads: int | None = None,
-    test_momentum: bool = False,
-    test_weight_decay: bool = False,
-    confirm_candidates: int = 0,
-    confirm_updates: int = 30,
     progress: Progress | None = None,
+    factory: Callable[..., Task] | None = None,
 ) -> FindResult:
-    """Run the range test (and optionally Smith's momentum and weight-decay tests) on a task."""
-    one_of("--data", data, DATASETS, "a dataset")
-    one_of("--model", model, MODELS, "a model")
-    if threads is not None:
-        torch.set_num_threads(threads)
-    ds = load_dataset(data)
-    x, y = ds.x_train, ds.y_train
-    if samples is not None:
-        if samples < 1:
-            raise ValueError(f"--samples={samples} is invalid: the training data would be empty")
-        x, y = x[:samples], y[:samples]
-    bs = batch_size or DEFAULT_BATCH.get(data, 100)
-    torch.manual_seed(seed)
-    net = build_model(model, ds.input_shape, ds.num_classes, width=width)
-    groups = param_groups(net, weight_decay=weight_decay)
+    """Run the range test (and the tests ``settings`` ask for) on the task ``task`` names.
+
+    >>> r = find_on_task(TaskConfig(data="digits", model="mlp"), FindSettings(num_updates=20))
+    >>> r.task, r.iters_per_epoch, 0 < r.range_test.updates <= 20
+    ('digits/mlp', 23, True)
+    """
+    s = settings or FindSettings()
+    if s.threads is not None:
+        torch.set_num_threads(s.threads)
+    built = build_task(task, factory)
+    if s.samples is not None:
+        built = first_examples(built, s.samples)
+    data = TaskData(built, batch_size=s.batch_size or task.batch_size, seed=s.seed)
+    torch.manual_seed(s.seed)
+    net = built.model()
     opt = make_optimizer(
         {
-            "name": optimizer,
+            "name": s.optimizer,
             "lr": 0.1,
-            "momentum": momentum,
+            "momentum": s.momentum,
             "nesterov": False,
-            "betas": (momentum, 0.999),
-            "weight_decay": weight_decay,
+            "betas": (s.momentum, 0.999),
+            "weight_decay": s.weight_decay,
         },
-        groups,
+        param_groups(net, weight_decay=s.weight_decay),
     )
-    result = sweep_task(
+    result = sweep(
         net,
         opt,
-        x,
-        y,
-        ds.x_test,
-        ds.y_test,
-        bs,
-        seed,
-        start_lr=start_lr,
-        end_lr=end_lr,
-        num_updates=num_updates,
-        mode=mode,
+        data,
+        start_lr=s.start_lr,
+        end_lr=s.end_lr,
+        num_updates=s.num_updates,
+        mode=s.mode,
         progress=progress,
     )
-    out = FindResult(result, num_batches(len(x), bs))
-    if confirm_candidates:
-        if confirm_candidates not in (2, 3, 4):
-            raise ValueError(
-                f"--confirm={confirm_candidates} is invalid; expected 2, 3 or 4 candidates"
-            )
-        # the rule sits at or below the best 1cycle max_lr (docs/finder_regret.md): look up
-        factors = {2: (1.0, 2.0), 3: (1.0, 2.0, 4.0), 4: (1.0, 2.0, 4.0, 8.0)}[confirm_candidates]
+    out = FindResult(result, data.iters_per_epoch, task.label)
+    if s.confirm:
         lr = result.suggest().lr
-        out.confirmed = confirm_task(
+        candidates = [lr * f for f in CONFIRM_FACTORS[s.confirm]]
+        out.confirmed = confirm_runs(net, opt, data, candidates, s.confirm_updates)
+    if s.test_momentum or s.test_weight_decay:
+        b = result.bounds("one_cycle")
+        out.momentum, out.weight_decay = hyper_tests(
             net,
             opt,
-            x,
-            y,
-            ds.x_test,
-            ds.y_test,
-            bs,
-            seed,
-            [lr * f for f in factors],
-            confirm_updates,
+            data,
+            (b.base_lr, b.max_lr),
+            s.num_updates,
+            momentum=s.test_momentum,
+            weight_decay=s.test_weight_decay,
         )
-    if test_momentum or test_weight_decay:
-        train = list(batches(x, y, bs, seed=seed, epoch=0))
-        n = min(2000, len(ds.x_test))
-        val = [(ds.x_test[i : i + 500], ds.y_test[i : i + 500]) for i in range(0, n, 500)]
-        b = result.bounds("one_cycle")
-        common: dict[str, Any] = {
-            "val_data": val,
-            "base_lr": b.base_lr,
-            "max_lr": b.max_lr,
-            "loss_fn": F.cross_entropy,
-            "num_updates": num_updates,
-        }
-        if test_momentum:
-            out.momentum = momentum_test(net, opt, train, **common)
-        if test_weight_decay:
-            out.weight_decay = weight_decay_test(net, opt, train, **common)
+    return out
+
+
+def parse_options(pairs: list[str]) -> dict[str, Any]:
+    """``["n=512", "noise=0.1", "name=x"]`` as keyword options (TOML literals, else strings).
+
+    >>> parse_options(["n=512", "noise=0.1", "kind=sine", "clean=true"])
+    {'n': 512, 'noise': 0.1, 'kind': 'sine', 'clean': True}
+    """
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise ValueError(f"--option {pair!r} is invalid; expected key=value, e.g. n=512")
+        try:
+            out[key] = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key] = text
     return out

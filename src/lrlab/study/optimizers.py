@@ -15,12 +15,15 @@ PACKAGES = {
 }
 
 
-def make_optimizer(cfg: dict[str, Any], groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
-    """Build the optimizer named by ``cfg["name"]`` over ``groups`` (see `OptimizerConfig`).
+def make_optimizer(cfg: Any, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
+    """Build the optimizer named by ``cfg["name"]`` over ``groups``: ``cfg`` is an
+    `OptimizerConfig` or a dict of its fields.
 
     ``schedulefree_sgd``/``schedulefree_adamw`` need ``pip install schedulefree`` and
     ``prodigy`` needs ``pip install prodigyopt``; a missing package is a clear error.
     """
+    if hasattr(cfg, "model_dump"):
+        cfg = cfg.model_dump()
     name, lr, wd = cfg["name"], float(cfg["lr"]), float(cfg["weight_decay"])
     betas = tuple(cfg.get("betas", (0.9, 0.999)))
     if name == "sgd":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from lrlab.schedules import Schedule, bound_fields, bounds_reading, spec_to_dict, with_total
@@ -19,7 +19,12 @@ from lrlab.study.config import EPOCHS, SHARE, StudyConfig
 
 @dataclass(frozen=True)
 class TrialSpec:
-    """Everything a worker needs to run one arm with one seed (picklable, JSON-ready)."""
+    """Everything a worker needs to run one arm with one seed (picklable, JSON-ready).
+
+    ``task`` is a task factory handed over from Python (`lrlab.study.run(..., task=f)`);
+    it travels with the spec (pickled by reference to worker processes, by value to Ray)
+    instead of being imported from the config's ``task.entry``.
+    """
 
     id: str
     study: str
@@ -28,6 +33,7 @@ class TrialSpec:
     config: dict[str, Any]
     config_hash: str
     checkpoint_dir: str
+    task: Any = field(default=None, compare=False)
 
 
 def config_hash(obj: Any) -> str:
@@ -62,10 +68,9 @@ def trial_hash(cfg: dict[str, Any]) -> str:
     """
     from lrlab.study.config import ArmConfig, OptimizerConfig, TaskConfig
 
+    task = TaskConfig.model_validate(cfg["task"])
     minimal = {
-        "task": TaskConfig.model_validate(cfg["task"]).model_dump(
-            mode="json", exclude_defaults=True
-        ),
+        "task": _hashed_task(task),
         "optimizer": OptimizerConfig.model_validate(cfg["optimizer"]).model_dump(
             mode="json", exclude_defaults=True
         ),
@@ -74,6 +79,24 @@ def trial_hash(cfg: dict[str, Any]) -> str:
         "targets": cfg.get("targets") or {},
     }
     return config_hash(minimal)
+
+
+#: The batch size every bundled task had before each took its own default: trial hashes
+#: made then left it out, so it is still left out and old studies keep resuming.
+_OLD_DEFAULT_BATCH = 100
+
+
+def _hashed_task(task: Any) -> dict[str, Any]:
+    """The task's non-default settings, with a bundled task's batch size as resolved."""
+    out: dict[str, Any] = task.model_dump(mode="json", exclude_defaults=True)
+    if task.bundled:
+        from lrlab.tasks.bundled import DEFAULT_BATCH
+
+        size = task.batch_size or DEFAULT_BATCH[task.data]
+        out.pop("batch_size", None)
+        if size != _OLD_DEFAULT_BATCH:
+            out["batch_size"] = size
+    return out
 
 
 def expand(study: StudyConfig, checkpoint_root: str) -> list[TrialSpec]:

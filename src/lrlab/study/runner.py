@@ -162,6 +162,8 @@ def _run(
     for result in (executor or LocalExecutor()).run(todo, event):
         if not store.finish(result):  # the trial was already finished: nothing to count
             continue
+        if result.get("metrics") and store.meta("metrics") != result["metrics"]:
+            store.set_meta("metrics", result["metrics"])  # what the report reads
         ran += 1
         if result["status"] == "failed":
             failed.append(f"{result['id']}: {result.get('error', '')}")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import multiprocessing as mp
 import os
 import socket
@@ -29,6 +30,7 @@ from lrlab.schedules import bound_fields, spec_to_dict
 from lrlab.study.config import StudyConfig, parse_study
 from lrlab.study.preflight import preflight
 from lrlab.study.resolve import TrialSpec, trial_config, trial_hash
+from lrlab.study.taskdata import metric_set
 
 _EARLY_STOP = "search trial pruned"
 
@@ -103,11 +105,12 @@ def _study(study: StudyConfig, directory: Path, storage_url: str | None, worker:
     assert study.search is not None
     # Hyperband's budget is the searched arm's epochs (an arm may override the task's).
     epochs = trial_config(study, study.search.arm, study.search.seed)["task"]["epochs"]
+    primary = metric_set(study.task).primary
     return optuna.create_study(
         study_name=study.name,
         storage=_storage(directory, storage_url),
         load_if_exists=True,
-        direction="maximize",
+        direction="maximize" if primary.higher_is_better else "minimize",
         sampler=optuna.samplers.TPESampler(seed=study.search.seed + worker),
         pruner=optuna.pruners.HyperbandPruner(
             min_resource=study.search.min_epochs,
@@ -124,6 +127,8 @@ def _objective(study: StudyConfig, directory: Path) -> Any:
 
     assert study.search is not None
     search = study.search
+    primary = metric_set(study.task).primary
+    worst = -math.inf if primary.higher_is_better else math.inf
 
     def objective(trial: optuna.Trial) -> float:
         trial.set_user_attr("host", socket.gethostname())
@@ -142,16 +147,18 @@ def _objective(study: StudyConfig, directory: Path) -> Any:
         )
 
         def progress(e: dict[str, Any]) -> None:
-            if e.get("kind") == "epoch" and e.get("val_top1") is not None:
-                trial.report(float(e["val_top1"]), e["epoch"])
+            value = e.get("value")
+            if e.get("kind") == "epoch" and value is not None and math.isfinite(value):
+                trial.report(float(value), e["epoch"])
                 if trial.should_prune():
                     raise optuna.TrialPruned(_EARLY_STOP)
 
         result = run_trial(spec, progress)
-        value = result["final"].get("val_top1")
+        value = result["final"].get(primary.name)
         trial.set_user_attr("status", result["status"])
         trial.set_user_attr("updates", result["updates"])
-        return float(value) if value is not None else 0.0
+        # a diverged trial has no final value: the worst possible one, not a made-up number
+        return float(value) if value is not None else worst
 
     return objective
 
@@ -240,9 +247,11 @@ def _finish(study: StudyConfig, root: Path, opt: Any) -> dict[str, Any]:
     from optuna.trial import TrialState
 
     done = opt.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    done = [t for t in done if t.value is not None and math.isfinite(t.value)]
     if not done:
         raise ValueError("the search finished no trial; see search/journal.log")
-    best = max(done, key=lambda t: t.value)
+    primary = metric_set(study.task).primary
+    best = (max if primary.higher_is_better else min)(done, key=lambda t: t.value)
     assert study.search is not None
     cfg = apply_params(trial_config(study, study.search.arm, study.search.seed), best.params)
     arm = {k: v for k, v in cfg["arm"].items() if v is not None}
@@ -261,6 +270,10 @@ def _finish(study: StudyConfig, root: Path, opt: Any) -> dict[str, Any]:
     parse_study(data)  # the written study must load
     (root / "best.toml").write_text(_to_toml(data))
     summary = {
+        "metric": primary.name,
+        "metric_words": primary.words,
+        "metric_scale": primary.scale,
+        "metric_unit": primary.unit,
         "best_value": best.value,
         "best_params": best.params,
         "trials": len(opt.trials),
@@ -297,12 +310,7 @@ def _report(opt: Any, root: Path, summary: dict[str, Any]) -> None:
             figures.append(name)
         except (ValueError, RuntimeError, ImportError):
             continue  # e.g. importances need at least two finished trials
-    lines = [
-        "# Search",
-        "",
-        f"Best validation accuracy: {100 * summary['best_value']:.2f}% with:",
-        "",
-    ]
+    lines = ["# Search", "", f"Best {best_text(summary)} with:", ""]
     lines += [
         f"- `{k}` = {v:.6g}" if isinstance(v, float) else f"- `{k}` = {v}"
         for k, v in summary["best_params"].items()
@@ -315,6 +323,19 @@ def _report(opt: Any, root: Path, summary: dict[str, Any]) -> None:
     ]
     lines += [f"![{n}]({n}.png)" for n in figures]
     (root / "report.md").write_text("\n".join(lines) + "\n")
+
+
+def best_text(summary: dict[str, Any]) -> str:
+    """``validation accuracy 97.50%`` or ``validation mae 0.0312``: the best value, shown.
+
+    >>> best_text({"metric_words": "validation accuracy", "metric_scale": 100.0,
+    ...            "metric_unit": "points", "best_value": 0.975})
+    'validation accuracy 97.50%'
+    """
+    value = summary["best_value"] * summary.get("metric_scale", 100.0)
+    if summary.get("metric_unit", "points") == "points":
+        return f"{summary.get('metric_words', 'validation accuracy')} {value:.2f}%"
+    return f"{summary['metric_words']} {value:.4g}"
 
 
 def _toml_value(v: Any) -> str:

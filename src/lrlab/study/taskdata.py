@@ -1,50 +1,72 @@
-"""A task's data and device: the data set with its CPU-preset reductions (fixed training
-subset, average-pooled images) and validation split, loaded once per process.
+"""From a study's ``[task]`` to a `Task`: the one path bundled and user tasks share.
+
+A bundled task (``data`` and ``model``) is the entry point ``BUNDLED[data]`` with the
+bundled options; an ``entry`` is imported; a factory handed over from Python is used as
+it is. Each is called once per process (its data reused by the trials of that process;
+the model is built fresh per trial), then ``holdout`` carves validation out of training.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import json
+from collections.abc import Callable
 from typing import Any
 
-import torch
-import torch.nn.functional as F
+from lrlab.study.config import TaskConfig
+from lrlab.tasks import BUNDLED, Task, call_factory, holdout, load_entry
+from lrlab.tasks.entry import describe
+from lrlab.tasks.metrics import CLASSIFICATION, MetricSet
 
-from lrlab.data import Dataset, load_dataset
-
-_DATA: dict[str, tuple[Dataset, torch.Tensor, torch.Tensor]] = {}
-
-
-def task_data(task: dict[str, Any]) -> tuple[Dataset, torch.Tensor, torch.Tensor]:
-    """The data set and its validation split (the test set, or a fixed holdout of train)."""
-    subset, down = task.get("train_subset"), task.get("downsample")
-    key = repr((task["data"], sorted(task["data_options"].items()), task["holdout"], subset, down))
-    if key not in _DATA:
-        ds = load_dataset(task["data"], **task["data_options"])
-        if subset is not None and subset < ds.n_train:
-            # a fixed random subset (the same for every trial), for CPU-sized presets
-            keep = torch.randperm(ds.n_train, generator=torch.Generator().manual_seed(20_201_017))
-            keep = keep[:subset].sort().values
-            ds = dataclasses.replace(ds, x_train=ds.x_train[keep], y_train=ds.y_train[keep])
-        if down is not None and down > 1:  # average-pool images once: CPU presets
-            if ds.x_train.dim() != 4:
-                raise ValueError(f"task.downsample needs image data; {task['data']} is not")
-            ds = dataclasses.replace(
-                ds, x_train=F.avg_pool2d(ds.x_train, down), x_test=F.avg_pool2d(ds.x_test, down)
-            )
-        if task["holdout"] > 0:
-            ds, val = ds.holdout(task["holdout"], seed=0)
-            _DATA[key] = (ds, val.x_test, val.y_test)
-        else:
-            _DATA[key] = (ds, ds.x_test, ds.y_test)
-    return _DATA[key]
+_TASKS: dict[str, Task] = {}
 
 
-def task_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
+def factory_of(
+    cfg: TaskConfig, factory: Callable[..., Task] | None = None
+) -> tuple[Callable[..., Task], dict[str, Any], str]:
+    """``(factory, options, where)``: what builds the task, its keyword options, its name."""
+    if factory is not None:
+        return factory, dict(cfg.options), describe(factory)
+    if cfg.entry is not None:
+        return load_entry(cfg.entry), dict(cfg.options), cfg.entry
+    assert cfg.data is not None and cfg.model is not None
+    options = {
+        "model": cfg.model,
+        "width": cfg.width,
+        "data_options": dict(cfg.data_options),
+        "train_subset": cfg.train_subset,
+        "downsample": cfg.downsample,
+    }
+    return BUNDLED[cfg.data], options, f"data={cfg.data!r}"
+
+
+def build_task(cfg: TaskConfig, factory: Callable[..., Task] | None = None) -> Task:
+    """The task a study's ``[task]`` names (cached per process)."""
+    fn, options, where = factory_of(cfg, factory)
+    key = json.dumps(
+        [where, id(factory) if factory is not None else None, options, cfg.holdout],
+        sort_keys=True,
+        default=repr,
+    )
+    if key not in _TASKS:
+        task = call_factory(fn, options, where)
+        if cfg.holdout > 0:
+            task = holdout(task, cfg.holdout, seed=0)
+        _TASKS[key] = task
+    return _TASKS[key]
+
+
+def metric_set(cfg: TaskConfig, factory: Callable[..., Task] | None = None) -> MetricSet:
+    """The metrics a study of this task records; a bundled task's without loading its data."""
+    if cfg.bundled and factory is None:
+        return CLASSIFICATION
+    return build_task(cfg, factory).metric_set
+
+
+def check_targets(metrics: MetricSet, targets: dict[str, float], task: str) -> None:
+    """Targets must name metrics the task records (checked when its metrics are known)."""
+    bad = sorted(set(targets) - set(metrics.targets))
+    if bad:
         raise ValueError(
-            "task.device = 'cuda' but no CUDA device is available; use 'cpu' or 'auto'"
+            f"targets: unknown metric(s) {', '.join(bad)} for task {task}; "
+            f"it records: {', '.join(metrics.targets)}"
         )
-    return torch.device(name)
