@@ -347,10 +347,10 @@ def test_cuda_without_a_gpu_is_refused_before_any_data_loads(
 ) -> None:
     import torch
 
-    import lrlab.study.taskdata as taskdata
+    import lrlab.tasks.bundled as bundled
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(taskdata, "load_dataset", _must_not_load)
+    monkeypatch.setattr(bundled, "load_dataset", _must_not_load)
     (tmp_path / "s.toml").write_text(_study(task='device = "cuda"'))
     args = ["study", "run", str(tmp_path / "s.toml"), "--dir", str(tmp_path / "out")]
     _assert_one_line_error(*_invoke(args), ("task.device='cuda'", "'cpu' or 'auto'"))
@@ -362,13 +362,13 @@ def test_a_missing_optimizer_package_is_refused_before_training(
 ) -> None:
     import importlib.util
 
-    import lrlab.study.taskdata as taskdata
+    import lrlab.tasks.bundled as bundled
 
     real = importlib.util.find_spec
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name == "prodigyopt" else real(name)
     )
-    monkeypatch.setattr(taskdata, "load_dataset", _must_not_load)
+    monkeypatch.setattr(bundled, "load_dataset", _must_not_load)
     (tmp_path / "s.toml").write_text(_study(more='[optimizer]\nname = "prodigy"\n'))
     args = ["study", "run", str(tmp_path / "s.toml"), "--dir", str(tmp_path / "out")]
     _assert_one_line_error(*_invoke(args), ("optimizer.name='prodigy'", "pip install prodigyopt"))

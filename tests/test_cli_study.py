@@ -59,7 +59,7 @@ def test_find_prints_rules_and_writes_plot_and_json(
             ["find", "--data", "digits", "--model", "mlp", "--confirm", "5"],
             "--confirm=5 is invalid; expected 0 (off), 2, 3 or 4 candidates",
         ),
-        (["find"], "give --data and --model (a bundled task) or --task"),
+        (["find"], "missing option --data and --model: a bundled task needs --data and --model"),
         (  # --momentum is the optimizer's value: 0 reaches the momentum test and is refused
             ["find", "--data", "digits", "--model", "mlp", "--momentum", "0", "--test-momentum"],
             "param group 0 was built with momentum=0",

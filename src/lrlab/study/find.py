@@ -167,9 +167,10 @@ def find_task(
         if options:
             raise ValueError("--option is passed to --task's function; give --task too")
         if data is None or model is None:
+            missing = "--model" if data is not None else "--data" if model is not None else ""
             raise ValueError(
-                "give --data and --model (a bundled task) or --task package.module:function "
-                "(your own)"
+                f"lrlab find: missing option {missing or '--data and --model'}: a bundled task "
+                "needs --data and --model; your own is --task package.module:function"
             )
         one_of("--data", data, DATASETS, "a dataset")
         one_of("--model", model, MODELS, "a model")
