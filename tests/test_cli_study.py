@@ -145,3 +145,30 @@ def test_find_writes_the_curve_even_when_no_rule_can_read_it(
     assert "one_cycle no bounds:" in text and "end_lr too low" in text
     assert json.loads((out / "range_test.json").read_text())["updates"] == 20
     assert (out / "range_test.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_progress_lines_show_each_tasks_headline_metric(capsys: pytest.CaptureFixture) -> None:
+    from lrlab.cli.progress import StudyProgress
+
+    progress = StudyProgress(quiet=False)  # not a terminal here: plain lines on stderr
+    assert not progress.live
+    with progress:
+        progress({"kind": "plan", "total": 2, "skipped": 0, "trials": ["a", "b"]})
+        progress({"kind": "done", "trial": "a", "status": "done", "final": {"val_top1": 0.9712}})
+        progress(
+            {
+                "kind": "done",
+                "trial": "b [x]",
+                "status": "done",
+                "final": {"val_mae": 0.123456, "val_top1": None},
+                "metric": "val_mae",
+            }
+        )
+        progress({"kind": "done", "trial": "c", "status": "diverged", "final": {}})
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "2 trial(s) to run, 0 already finished",
+        "a: done, val 97.1%",
+        "b [x]: done, val_mae 0.1235",
+        "c: diverged",
+    ]

@@ -64,15 +64,17 @@ class StudyProgress:
             )
         elif kind == "epoch":
             info = f"{e['updates_per_s']:.0f} upd/s"
-            if e.get("val_top1") is not None:
-                info += f"  val {100 * e['val_top1']:.1f}%"
+            shown = _metric(e.get("metric", "val_top1"), e.get("value", e.get("val_top1")))
+            if shown:
+                info += f"  {shown}"
             if self.live and e["trial"] in self._running:
                 self.progress.update(
                     self._running[e["trial"]], completed=e["epoch"], total=e["epochs"], info=info
                 )
         elif kind == "done":
-            acc = e.get("final", {}).get("val_top1")
-            note = f"{e['status']}" + (f", val {100 * acc:.1f}%" if acc is not None else "")
+            name = e.get("metric", "val_top1")
+            shown = _metric(name, e.get("final", {}).get(name))
+            note = f"{e['status']}" + (f", {shown}" if shown else "")
             if self.live:
                 task = self._running.pop(e["trial"], None)
                 if task is not None:
@@ -82,3 +84,13 @@ class StudyProgress:
                 self.progress.console.print(f"  {e['trial']}: {note}")
             elif not self.quiet:
                 self.console.print(f"{e['trial']}: {note}")
+
+
+def _metric(name: str, value: Any) -> str:
+    """A trial's headline metric for a progress line: accuracy as a percentage, any other
+    metric (a regression task's loss or error) as its value."""
+    if not isinstance(value, (int, float)) or value != value:
+        return ""
+    if name == "val_top1":
+        return f"val {100 * value:.1f}%"
+    return f"{name} {value:.4g}"

@@ -162,8 +162,6 @@ def _run(
     for result in (executor or LocalExecutor()).run(todo, event):
         if not store.finish(result):  # the trial was already finished: nothing to count
             continue
-        if result.get("metrics") and store.meta("metrics") != result["metrics"]:
-            store.set_meta("metrics", result["metrics"])  # what the report reads
         ran += 1
         if result["status"] == "failed":
             failed.append(f"{result['id']}: {result.get('error', '')}")
@@ -177,6 +175,7 @@ def _run(
                     "trial": result["id"],
                     "status": result["status"],
                     "final": result.get("final", {}),
+                    "metric": _primary(result),
                 }
             )
     return RunSummary(
@@ -193,6 +192,14 @@ def _set_aside_unreadable_checkpoints(
         note = Checkpoint(spec.checkpoint_dir).check()
         if note is not None:
             event({"kind": "checkpoint_corrupt", "trial": spec.id, "message": note})
+
+
+def _primary(result: dict[str, Any]) -> str:
+    """The name of the trial's headline metric (``val_top1`` for the bundled tasks)."""
+    from lrlab.tasks.metrics import MetricSet
+
+    metrics = result.get("metrics")
+    return MetricSet.from_dict(metrics).primary.name if metrics else "val_top1"
 
 
 def describe(summary: RunSummary) -> str:

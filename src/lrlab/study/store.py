@@ -234,7 +234,7 @@ class StudyStore:
 
     @_guarded
     def finish(self, result: dict[str, Any]) -> bool:
-        """Write a trial's result (metrics and final row) in one transaction.
+        """Write a trial's result (metrics, final row, the task's metric set) in one transaction.
 
         A trial already finished (done or diverged) keeps what is stored: a second
         result for it (a late failure, a duplicate run) is recorded as an ``ignored``
@@ -284,6 +284,12 @@ class StudyStore:
                 "INSERT INTO events VALUES (?, ?, ?, ?)",
                 (time.time(), tid, status, result.get("error") or ""),
             )
+            if result.get("metrics"):  # the task's metric set, what reports read: with the
+                # trial in one transaction, so a kill cannot leave rows without it
+                db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('metrics', ?)",
+                    (json.dumps(result["metrics"]),),
+                )
         return True
 
     @_guarded
