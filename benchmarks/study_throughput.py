@@ -16,9 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -55,34 +52,6 @@ def timed(executor: object, cfg: dict, root: Path) -> float:
     return seconds
 
 
-def ray_cluster() -> tuple[str, Path]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    temp = Path(tempfile.mkdtemp(prefix="lrlab-ray-", dir="/tmp"))
-    ray = str(Path(sys.executable).parent / "ray")
-    common = ["--num-cpus=1", "--disable-usage-stats", f"--temp-dir={temp}"]
-    subprocess.run(
-        [
-            ray,
-            "start",
-            "--head",
-            "--node-ip-address=127.0.0.1",
-            f"--port={port}",
-            "--include-dashboard=false",
-            *common,
-        ],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [ray, "start", f"--address=127.0.0.1:{port}", "--node-ip-address=127.0.0.1", *common],
-        check=True,
-        capture_output=True,
-    )
-    return f"127.0.0.1:{port}", temp
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=8)
@@ -99,22 +68,20 @@ def main() -> None:
     results["local, 2 workers"] = timed(LocalExecutor(2), cfg, root)
     if not args.no_ray:
         from lrlab.study.ray_executor import RayExecutor
+        from lrlab.study.ray_local import local_cluster
 
-        address, temp = ray_cluster()
-        try:
+        # two nodes of one CPU, like the 2-worker local run; ended by session afterwards,
+        # so no other Ray on the host is touched
+        with local_cluster(nodes=2, cpus_per_node=1) as cluster:
+            os.environ.update(cluster.env)  # before this process first imports Ray
             import ray
 
-            ray.init(address=address, log_to_driver=False)
-            timed(RayExecutor(address), {**cfg, "seeds": [0]}, root)  # workers start once
-            results["ray, 2 nodes x 1 CPU"] = timed(RayExecutor(address), cfg, root)
-        finally:
-            import ray
-
-            ray.shutdown()
-            subprocess.run(
-                [str(Path(sys.executable).parent / "ray"), "stop", "--force"], capture_output=True
-            )
-            shutil.rmtree(temp, ignore_errors=True)
+            ray.init(address=cluster.address, log_to_driver=False)
+            try:
+                timed(RayExecutor(cluster.address), {**cfg, "seeds": [0]}, root)  # warm workers
+                results["ray, 2 nodes x 1 CPU"] = timed(RayExecutor(cluster.address), cfg, root)
+            finally:
+                ray.shutdown()
     shutil.rmtree(root, ignore_errors=True)
     print(f"{n} trials of {args.epochs} epochs (digits MLP, batch 16, 1 thread each)")
     for name, secs in results.items():
