@@ -31,7 +31,7 @@ from lrlab.integrations.tracking import (
     tracker_for,
 )
 from lrlab.schedules import Schedule, cyclical_momentum, one_cycle
-from lrlab.study import StudyStore, parse_study, run_study
+from lrlab.study import LocalExecutor, StudyStore, parse_study, run_study
 from lrlab.study import trainer as trainer_module
 from lrlab.study.resolve import expand
 from lrlab.study.track_config import TrackConfig
@@ -192,6 +192,8 @@ def test_tensorboard_holds_every_update_exactly_and_the_store_series(
     assert got["lr/linear3"][5][1] == pytest.approx(lr(5), rel=1e-12)  # last = 1.0
     for name in ("val_top1", "effective_lr/linear2", "update_ratio/linear2"):
         assert _same(got[name], series["llr@seed0"][name]), name
+    # once a step, also where an evaluation and an instrument row (from update 0) share it
+    assert got["epoch"] == [(0, 0.0), (IPE, 1.0), (UPDATES, 2.0)]
 
     got = _tensors(logdir / "tiny" / "torch@seed0")
     rows = observed["torch@seed0"]
@@ -227,6 +229,25 @@ def test_a_re_run_replaces_a_trial_s_event_files(tmp_path: Path) -> None:
     again.trial(spec, result)
     assert len(list(run.glob("events.out.tfevents.*"))) == 1
     assert _tensors(run)["lr"] == first["lr"]
+
+
+@pytest.mark.slow
+def test_with_worker_processes_only_the_driver_writes_to_the_tracker(tmp_path: Path) -> None:
+    """Workers return results; the event files are written by this process (their names
+    carry the writer's process id) and hold what a single-process run logs."""
+    study = _study("1cycle", "llr")
+    logdir = tmp_path / "tb"
+    track = TrackConfig(backend="tensorboard", uri=str(logdir))
+    summary = run_study(
+        study, tmp_path / "s", executor=LocalExecutor(2), tracker=tracker_for(track)
+    )
+    assert (summary.ran, summary.failed) == (2, [])
+    files = sorted(logdir.glob("tiny/*/events.out.tfevents.*"))
+    assert len(files) == 2
+    assert {f.name.split(".")[-2] for f in files} == {str(os.getpid())}
+    lr = one_cycle(max_lr=0.3, total=UPDATES)
+    for f in files:
+        assert _tensors(f.parent)["lr"] == [(t, lr(t)) for t in range(UPDATES)]
 
 
 # ----------------------------------------------------------------------------- MLflow
@@ -277,6 +298,22 @@ def test_mlflow_runs_per_trial_nested_under_the_study_with_params_and_histories(
     assert got == [(t, rows[t][4]) for t in range(UPDATES)]
     glob = one_cycle(max_lr=0.3, total=UPDATES)
     assert {round(v / glob(t), 9) for t, v in got} != {1.0}  # the multiplier moved
+
+
+def test_a_failed_trial_is_a_failed_run_with_its_error(tmp_path: Path, mlflow_db: str) -> None:
+    study = _study("1cycle")
+    spec = expand(study, str(tmp_path / "ckpt"))[0]
+    tracker = MlflowTracker(TrackConfig(backend="mlflow", uri=mlflow_db, experiment="failed"))
+    tracker.open(study, tmp_path, {"lrlab_version": "0.1.0"})
+    result = {"id": spec.id, "status": "failed", "error": "RuntimeError: out of memory"}
+    tracker.trial(spec, {**result, "final": {}, "history": []})
+    tracker.close()
+    _, runs = _runs(mlflow_db, "failed")
+    run = runs["1cycle@seed0"]
+    assert run.info.status == "FAILED"
+    assert run.data.tags["lrlab.error"] == "RuntimeError: out of memory"
+    assert run.data.tags["lrlab.lrlab_version"] == "0.1.0"
+    assert run.data.params["arm.lr"] == "one_cycle(max_lr=0.3)" and not run.data.metrics
 
 
 @pytest.mark.slow
@@ -511,6 +548,7 @@ def test_tracking_is_no_part_of_the_study_s_identity(tmp_path: Path) -> None:
     assert (again.ran, again.skipped) == (0, 1)
 
 
+@pytest.mark.slow
 def test_importing_the_trackers_imports_no_tracking_package() -> None:
     code = (
         "import sys, lrlab.integrations.tracking as t; t.tracker_for; "

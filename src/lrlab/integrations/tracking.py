@@ -14,7 +14,7 @@ again by its study directory and trial id: a driver killed after logging a trial
 before storing it logs the trial again on the next run, and the new run replaces the old
 one (MLflow: the older run is deleted; TensorBoard: the trial's event files are rewritten).
 
-What each trial's run holds (see `trial_log`):
+What each trial's run holds (`lrlab.integrations._trial_log`):
 
 * parameters: the trial's resolved config (``task.*``, ``optimizer.*``, ``arm.*``,
   ``seed``), the schedules it ran (``resolved.lr``, ``resolved.momentum``: spec strings
@@ -38,16 +38,15 @@ Importing this module imports neither package; each tracker imports its own in `
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lrlab.integrations._trial_log import TrialLog, run_key, trial_log
 from lrlab.study.track_config import TrackConfig, resolved_uri, store_of
 
 if TYPE_CHECKING:
@@ -56,124 +55,6 @@ if TYPE_CHECKING:
     from lrlab.study.track_config import Tracker
 
 __all__ = ["MlflowTracker", "TensorBoardTracker", "TrialLog", "tracker_for", "trial_log"]
-
-Param = str | int | float | bool
-#: The store's per-evaluation copies of what the per-update series hold exactly.
-_PER_UPDATE = ("lr", "momentum")
-
-
-@dataclass
-class TrialLog:
-    """What one trial's run holds (one value per update in ``updates``: step = index)."""
-
-    name: str
-    key: str
-    status: str
-    params: dict[str, Param] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
-    updates: dict[str, list[float]] = field(default_factory=dict)
-    evaluations: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
-    final: dict[str, float] = field(default_factory=dict)
-    last_step: int = 0
-
-
-def run_key(directory: Path, name: str = "") -> str:
-    """The identity of a study's run (``name=""``) or of one trial's, for finding it again.
-
-    >>> run_key(Path("/runs/s"), "1cycle@seed0") == run_key(Path("/runs/s"), "1cycle@seed0")
-    True
-    """
-    return hashlib.sha256(f"{directory}\n{name}".encode()).hexdigest()[:16]
-
-
-def _flatten(prefix: str, value: Any, out: dict[str, Param]) -> None:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
-    elif isinstance(value, (list, tuple)):
-        out[prefix] = json.dumps(value)
-    elif value is not None:
-        out[prefix] = value
-
-
-def _number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def trial_log(
-    spec: TrialSpec, result: dict[str, Any], directory: Path, provenance: dict[str, str]
-) -> TrialLog:
-    """The parameters, series and summary a tracker logs for ``result`` (see the module).
-
-    >>> from lrlab.study.resolve import TrialSpec
-    >>> spec = TrialSpec("a@seed0", "s", "a", 0, {"seed": 0, "arm": {"lr": "one_cycle()"}},
-    ...                  "abc", "/ckpt")
-    >>> result = {"id": "a@seed0", "status": "done", "updates": 2, "final": {"val_top1": 0.5},
-    ...     "history": [{"step": 2, "epoch": 1.0, "val_top1": 0.5, "lr": 0.1}],
-    ...     "trace": {"lr": [0.1, 0.2]}}
-    >>> log = trial_log(spec, result, Path("/runs/s"), {})
-    >>> log.params["arm.lr"], log.updates["lr"], log.evaluations
-    ('one_cycle()', [0.1, 0.2], {'epoch': [(2, 1.0)], 'val_top1': [(2, 0.5)]})
-    >>> log.final
-    {'val_top1': 0.5, 'updates': 2}
-    """
-    from lrlab.schedules import Schedule
-
-    final = result.get("final") or {}
-    params: dict[str, Param] = {}
-    _flatten("", spec.config, params)
-    for name, d in (final.get("schedules") or {}).items():
-        if d is not None:
-            params[f"resolved.{name}"] = Schedule.from_dict(d).to_spec()
-    _flatten("bounds", final.get("bounds"), params)
-    for key in ("iters_per_epoch", "total_updates"):
-        if final.get(key) is not None:
-            params[key] = final[key]
-    params.update(
-        {
-            "trial.id": spec.id,
-            "trial.arm": spec.arm,
-            "trial.seed": spec.seed,
-            "trial.config_hash": spec.config_hash,
-            "study.name": spec.study,
-        }
-    )
-    evaluations: dict[str, list[tuple[int, float]]] = {}
-    for row in result.get("history") or []:
-        for name, v in row.items():
-            if name == "step" or not _number(v) or name.split("/")[0] in _PER_UPDATE:
-                continue
-            evaluations.setdefault(name, []).append((int(row["step"]), float(v)))
-    summary: dict[str, float] = {k: float(v) for k, v in final.items() if _number(v)}
-    for k in ("iters_per_epoch", "total_updates"):
-        summary.pop(k, None)
-    for k, v in (final.get("updates_to_target") or {}).items():
-        if _number(v):
-            summary[f"updates_to_target/{k}"] = float(v)
-    for k in ("updates", "tuning_updates", "seconds"):
-        if _number(result.get(k)):
-            summary[k] = result[k]
-    tags = {
-        "lrlab.trial": spec.id,
-        "lrlab.arm": spec.arm,
-        "lrlab.status": result["status"],
-        "lrlab.config_hash": spec.config_hash,
-        "lrlab.study_dir": str(directory),
-        **{f"lrlab.{k}": v for k, v in provenance.items()},
-    }
-    if result.get("error"):
-        tags["lrlab.error"] = str(result["error"])[:5000]
-    return TrialLog(
-        name=spec.id,
-        key=run_key(directory, spec.id),
-        status=result["status"],
-        params=params,
-        tags=tags,
-        updates=dict(result.get("trace") or {}),
-        evaluations=evaluations,
-        final=summary,
-        last_step=int(result.get("updates") or 0),
-    )
 
 
 def tracker_for(track: TrackConfig) -> Tracker:
@@ -213,28 +94,14 @@ class TensorBoardTracker:
     def trial(self, spec: TrialSpec, result: dict[str, Any]) -> None:
         from tensorboard.compat.proto.summary_pb2 import Summary
         from torch.utils.tensorboard import SummaryWriter
-        from torch.utils.tensorboard.summary import hparams, scalar
+        from torch.utils.tensorboard.summary import hparams
 
         assert self.root is not None, "open() first"
         log = trial_log(spec, result, self.directory, self.provenance)
         run = self.root / _safe(log.name)
         for old in run.glob("events.out.tfevents.*"):  # a re-run replaces, never appends
             old.unlink()
-        steps: dict[int, list[Any]] = {}
-
-        def add(tag: str, step: int, value: float) -> None:
-            # float64 tensors (TensorBoard's "new style" scalars): the exact values
-            s = scalar(tag, value, new_style=True, double_precision=True)
-            steps.setdefault(step, []).extend(s.value)
-
-        for tag, values in log.updates.items():
-            for t, v in enumerate(values):
-                add(tag, t, v)
-        for tag, points in log.evaluations.items():
-            for step, v in points:
-                add(tag, step, v)
-        for tag, v in log.final.items():
-            add(f"final/{tag}", log.last_step, v)
+        steps = _scalars_by_step(log)
         writer = SummaryWriter(str(run), max_queue=1000, flush_secs=3600)
         try:
             files = writer.file_writer
@@ -251,6 +118,37 @@ class TensorBoardTracker:
 
     def close(self) -> None:
         pass
+
+
+def _scalars_by_step(log: TrialLog) -> dict[int, list[Any]]:
+    """Every series of ``log`` as TensorBoard summary values, grouped by step.
+
+    Values are float64 tensors with the scalars plugin's metadata (TensorBoard's "new
+    style" scalars, what ``SummaryWriter.add_scalar(..., new_style=True,
+    double_precision=True)`` writes), so they read back exactly; the metadata goes with a
+    tag's first value only, as TensorFlow's writers do, since the event files' checksums
+    are computed in Python and cost time per byte.
+    """
+    from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
+    from tensorboard.compat.proto.tensor_pb2 import TensorProto
+    from tensorboard.compat.proto.types_pb2 import DT_DOUBLE
+
+    meta = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="scalars"))
+    steps: dict[int, list[Any]] = {}
+
+    def add(tag: str, points: list[tuple[int, float]]) -> None:
+        for i, (step, v) in enumerate(points):
+            tensor = TensorProto(dtype=DT_DOUBLE, double_val=[v])
+            value = Summary.Value(tag=tag, tensor=tensor, metadata=None if i else meta)
+            steps.setdefault(step, []).append(value)
+
+    for tag, values in log.updates.items():
+        add(tag, list(enumerate(values)))
+    for tag, points in log.evaluations.items():
+        add(tag, points)
+    for tag, v in log.final.items():
+        add(f"final/{tag}", [(log.last_step, v)])
+    return steps
 
 
 @contextmanager
