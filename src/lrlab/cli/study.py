@@ -135,7 +135,8 @@ def run(
         None, help="Where trial checkpoints go; on a cluster, a path every node can reach."
     ),
     track: str | None = typer.Option(
-        None, help="Log each trial to tensorboard or mlflow (none: not even the file's [track])."
+        None,
+        help="Log each trial to tensorboard or mlflow; none ignores the study file's track table.",
     ),
     track_uri: str | None = typer.Option(
         None, help="TensorBoard log dir, or MLflow tracking URI (default: in the study dir)."

@@ -3,7 +3,7 @@
 ::
 
     lrlab study run studies/example.toml --track mlflow     # or a [track] table
-    mlflow ui --backend-store-uri sqlite:///runs/example/mlflow.db
+    mlflow ui --backend-store-uri sqlite:///runs/example/mlflow.db   # the full mlflow
     lrlab study run studies/example.toml --track tensorboard
     tensorboard --logdir runs/example/tensorboard
 
@@ -248,8 +248,8 @@ class MlflowTracker:
 
         log = trial_log(spec, result, self.directory, self.provenance)
         tags = {**log.tags, "lrlab.trial_key": log.key, "mlflow.parentRunId": str(self.parent_id)}
-        run_id = self.client.create_run(self.experiment_id, run_name=log.name, tags=tags)
-        run_id = str(run_id.info.run_id)
+        run = self.client.create_run(self.experiment_id, run_name=log.name, tags=tags)
+        run_id = str(run.info.run_id)
         now = int(time.time() * 1000)
         metrics = [
             Metric(_key(tag), v, now, t)
