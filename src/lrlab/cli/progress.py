@@ -56,7 +56,7 @@ class StudyProgress:
                 self._trials = self.progress.add_task("trials", total=e["total"], info="")
             elif not self.quiet:
                 self.console.print(f"{e['total']} trial(s) to run, {e['skipped']} already finished")
-        elif kind == "checkpoint_corrupt":  # shown even with --quiet: a file was moved
+        elif kind in ("checkpoint_corrupt", "tracking_failed"):  # shown even with --quiet
             self.console.print(f"{e.get('trial')}: {e.get('message')}")
         elif kind == "start" and self.live:
             self._running[e["trial"]] = self.progress.add_task(

@@ -28,13 +28,25 @@ def run_and_report(
     cpus_per_trial: float = 1.0,
     gpus_per_trial: float = 0.0,
     checkpoint_dir: Path | None = None,
+    track: str | None = None,
+    track_uri: str | None = None,
+    track_experiment: str | None = None,
 ) -> Path:
     from lrlab.study import LocalExecutor, load_study, run_study
     from lrlab.study.bundled import find_study
     from lrlab.study.runner import describe
+    from lrlab.study.track_config import with_overrides
 
     path = find_study(study_ref)
     study = load_study(path, preset)
+    study = study.model_copy(
+        update={"track": with_overrides(study.track, track, track_uri, track_experiment)}
+    )
+    tracker = None
+    if study.track is not None:
+        from lrlab.integrations.tracking import tracker_for
+
+        tracker = tracker_for(study.track)
     out = directory or Path("runs") / (study.name + (f"-{preset}" if preset else ""))
     # Build the executor first: a bad --executor must not cost the user their results.
     if executor == "ray":
@@ -58,6 +70,7 @@ def run_and_report(
             executor=runner,
             on_event=console,
             checkpoint_root=checkpoint_dir,
+            tracker=tracker,
         )
     if not quiet:
         console.console.print(describe(summary))
@@ -121,6 +134,16 @@ def run(
     checkpoint_dir: Path | None = typer.Option(
         None, help="Where trial checkpoints go; on a cluster, a path every node can reach."
     ),
+    track: str | None = typer.Option(
+        None,
+        help="Log each trial to tensorboard or mlflow; none ignores the study file's track table.",
+    ),
+    track_uri: str | None = typer.Option(
+        None, help="TensorBoard log dir, or MLflow tracking URI (default: in the study dir)."
+    ),
+    track_experiment: str | None = typer.Option(
+        None, help="Experiment name (MLflow) or sub-directory (TensorBoard); default: study name."
+    ),
 ) -> None:
     """Run (or resume) a study: finished trials are skipped, unfinished ones resume."""
     run_and_report(
@@ -136,6 +159,9 @@ def run(
         cpus_per_trial=cpus_per_trial,
         gpus_per_trial=gpus_per_trial,
         checkpoint_dir=checkpoint_dir,
+        track=track,
+        track_uri=track_uri,
+        track_experiment=track_experiment,
     )
 
 

@@ -5,14 +5,16 @@
 * `lrlab.integrations.hf` — ``LRLabSchedule``, a Hugging Face ``TrainerCallback``, and
   ``build_scheduler`` for ``Trainer(optimizers=(optimizer, scheduler))``
   (``pip install "lrlab[hf]"``).
+* `lrlab.integrations.tracking` — TensorBoard and MLflow trackers for studies
+  (``lrlab study run --track ...``; ``pip install "lrlab[track]"``).
 
-Both optionally run lrlab's LR range test on the run's own model and data before the
-first update, apply an lrlab schedule (with cyclical momentum if asked) sized from the
-framework's count of optimizer updates, keep their state in the framework's checkpoints,
-and warn when training ends before the schedule did.
+The two callbacks optionally run lrlab's LR range test on the run's own model and data
+before the first update, apply an lrlab schedule (with cyclical momentum if asked) sized
+from the framework's count of optimizer updates, keep their state in the framework's
+checkpoints, and warn when training ends before the schedule did.
 
-Importing this package imports neither framework (nor torch); each submodule imports its
-own when it is first used.
+Importing this package imports no framework, no tracker (and not torch); each submodule
+imports its own when it is first used.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_SUBMODULES = ("lightning", "hf")
+_SUBMODULES = ("lightning", "hf", "tracking")
 
 
 def __getattr__(name: str) -> Any:

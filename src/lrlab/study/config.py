@@ -45,6 +45,7 @@ from lrlab.study.config_fields import (
     Strict,
 )
 from lrlab.study.task_config import GroupsConfig, TaskConfig
+from lrlab.study.track_config import TrackConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -72,6 +73,7 @@ __all__ = [
     "SearchRange",
     "StudyConfig",
     "TaskConfig",
+    "TrackConfig",
     "TrialConfig",
     "format_validation_error",
     "load_study",
@@ -173,6 +175,7 @@ class StudyConfig(Strict):
     targets: dict[str, float] = Field(default_factory=dict)
     analysis: AnalysisConfig = AnalysisConfig()
     search: SearchConfig | None = None
+    track: TrackConfig | None = None  # where trials are logged; not part of the study's identity
 
     @model_validator(mode="after")
     def _consistent(self) -> StudyConfig:

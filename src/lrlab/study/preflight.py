@@ -88,6 +88,40 @@ def check_packages(study: StudyConfig) -> None:
             )
 
 
+def check_tracking(study: StudyConfig, root: Path) -> list[tuple[Path, str]]:
+    """``[track]`` needs its backend's packages; returns the local directories it writes.
+
+    >>> from lrlab.study.config import parse_study
+    >>> study = parse_study({"name": "s", "task": {"data": "digits", "model": "mlp"},
+    ...     "arms": [{"name": "a", "lr": "constant(level=0.1)"}],
+    ...     "track": {"backend": "mlflow", "uri": "sqlite:////runs/s/m.db"}})
+    >>> check_tracking(study, Path("/runs/s"))
+    [(PosixPath('/runs/s'), 'track.uri')]
+    """
+    from lrlab.study.track_config import (
+        INSTALL,
+        PACKAGES,
+        SQL_PACKAGES,
+        resolved_uri,
+        store_of,
+    )
+
+    track = study.track
+    if track is None:
+        return []
+    uri = resolved_uri(track, root)
+    kind, directory = store_of(track, uri)
+    needed = PACKAGES[track.backend] + (SQL_PACKAGES if kind == "sql" else ())
+    missing = [p for p in needed if importlib.util.find_spec(p) is None]
+    if missing:
+        what = f"track.backend={track.backend!r}" + (f" with uri={uri!r}" if kind == "sql" else "")
+        raise ValueError(
+            f"{what} needs the {', '.join(repr(p) for p in missing)} package(s), which are not "
+            f"installed: {INSTALL}"
+        )
+    return [] if directory is None else [(directory, "track.uri")]
+
+
 def preflight(study: StudyConfig, root: Path, checkpoint_root: Path, executor: Any) -> None:
     """Every check `run_study` makes before it takes the study directory."""
     from lrlab.study.executors import LocalExecutor
@@ -97,6 +131,7 @@ def preflight(study: StudyConfig, root: Path, checkpoint_root: Path, executor: A
     directories = [(root, "study directory (--dir)")]
     if checkpoint_root != root / "checkpoints":
         directories.append((checkpoint_root, "--checkpoint-dir"))
+    directories += [d for d in check_tracking(study, root) if d[0] != root]
     for path, what in directories:  # nothing is created unless every path can be
         _not_under_a_file(path, what)
     for path, what in directories:

@@ -19,6 +19,7 @@ from lrlab.study.lock import StudyLock
 from lrlab.study.preflight import preflight
 from lrlab.study.resolve import TrialSpec, config_hash, expand
 from lrlab.study.store import StudyStore, TrialRow
+from lrlab.study.track_config import Tracker
 
 
 @dataclass
@@ -78,6 +79,7 @@ def run_study(
     executor: Executor | None = None,
     on_event: Callable[[Event], None] | None = None,
     checkpoint_root: str | Path | None = None,
+    tracker: Tracker | None = None,
 ) -> RunSummary:
     """Run every unfinished trial of ``study``, storing results in ``directory/study.db``.
 
@@ -91,8 +93,17 @@ def run_study(
     Settings that can only fail (see `lrlab.study.preflight`) are refused before
     anything runs, and one process at a time runs a study directory: a second one raises
     `lrlab.study.lock.StudyBusy` naming the first (a dead one's lock is taken over).
+
+    ``tracker`` logs each trial to an experiment tracker as its result arrives, from this
+    process; a study with a ``[track]`` table needs one
+    (``lrlab.integrations.tracking.tracker_for(study.track)``, which the CLI builds).
     """
     started = time.perf_counter()
+    if study.track is not None and tracker is None:
+        raise ValueError(
+            f"track.backend={study.track.backend!r}: the study asks for tracking but no tracker "
+            "was given; pass tracker=lrlab.integrations.tracking.tracker_for(study.track)"
+        )
     # Absolute paths: worker processes and cluster nodes do not share our working directory.
     root = Path(directory).resolve()
     ckpt_root = Path(checkpoint_root).resolve() if checkpoint_root else root / "checkpoints"
@@ -100,8 +111,10 @@ def run_study(
     with StudyLock(root):
         store = StudyStore(root / "study.db")
         try:
-            return _run(study, store, root, ckpt_root, preset, executor, on_event, started)
+            return _run(study, store, root, ckpt_root, preset, executor, on_event, started, tracker)
         finally:
+            if tracker is not None:
+                tracker.close()
             store.close()
 
 
@@ -114,8 +127,9 @@ def _run(
     executor: Executor | None,
     on_event: Callable[[Event], None] | None,
     started: float,
+    tracker: Tracker | None = None,
 ) -> RunSummary:
-    config = study.model_dump(mode="json")
+    config = study.model_dump(mode="json", exclude={"track"})  # tracking is no result
     digest = config_hash(config)
     specs = expand(study, str(ckpt_root))
     old = store.meta("config_hash")
@@ -157,9 +171,13 @@ def _run(
             }
         )
     _set_aside_unreadable_checkpoints(todo, event)
+    if tracker is not None:
+        tracker.open(study, root, prov)
     ran = diverged = 0
     failed: list[str] = []
     for result in (executor or LocalExecutor()).run(todo, event):
+        if tracker is not None:  # before the store: a driver killed in between logs it again
+            _track(tracker, by_id[result["id"]], result, store, event)
         if not store.finish(result):  # the trial was already finished: nothing to count
             continue
         ran += 1
@@ -181,6 +199,22 @@ def _run(
     return RunSummary(
         root, len(specs) - len(todo), ran, diverged, failed, time.perf_counter() - started
     )
+
+
+def _track(
+    tracker: Tracker,
+    spec: TrialSpec,
+    result: dict[str, Any],
+    store: StudyStore,
+    event: Callable[[Event], None],
+) -> None:
+    """Log one result; a tracker that fails costs the trial's tracking, never its result."""
+    try:
+        tracker.trial(spec, result)
+    except Exception as e:  # a locked database, a full disk, a server gone away
+        message = f"tracking failed: {type(e).__name__}: {e}".splitlines()[0]
+        store.event("tracking_failed", message, spec.id)
+        event({"kind": "tracking_failed", "trial": spec.id, "message": message})
 
 
 def _set_aside_unreadable_checkpoints(

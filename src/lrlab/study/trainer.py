@@ -29,6 +29,7 @@ from lrlab.study.measures import final_metrics, snapshot_ensemble
 from lrlab.study.optimizers import has_train_eval_modes
 from lrlab.study.resolve import TrialSpec, count
 from lrlab.study.taskdata import build_task, check_targets
+from lrlab.study.trace import update_trace
 from lrlab.study.trial import (
     ATTACH_ORDER,
     RESTORE_ORDER,
@@ -169,6 +170,7 @@ def finish(t: Trial, seconds: float) -> dict[str, Any]:
         "history": history,
         "range_test": t.range_test,
         "metrics": t.metrics.to_dict(),
+        "trace": update_trace(t),  # for experiment trackers; the store does not keep it
     }
 
 

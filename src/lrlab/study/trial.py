@@ -29,6 +29,7 @@ from lrlab.study.config import TrialConfig
 from lrlab.study.measures import collect_instrument
 from lrlab.study.optimizers import make_optimizer
 from lrlab.study.resolve import TrialSpec, count, materialize
+from lrlab.study.trace import UpdateRecorder, recorder_for
 from lrlab.tasks import TaskData
 from lrlab.tasks.metrics import MetricSet
 
@@ -39,12 +40,14 @@ __all__ = ["ATTACH_ORDER", "RESTORE_ORDER", "Trial", "build_trial", "checkpoint_
 #:   multipliers, so they must exist (and on resume hold their averages) first;
 #: * ``torch_scheduler`` (PyTorch's OneCycleLR, for comparisons) before ``driver``, which
 #:   then only counts updates and writes weight decay;
+#: * ``trace`` (`lrlab.study.trace`) before ``driver``: its post-step hook reads the values
+#:   an update used before the driver writes the next update's;
 #: * ``instrument`` before ``lars``, and ``lars`` last: LARS's pre-step hook rescales the
 #:   gradients, and AutoLLR and the instrument, attached before it, read the raw ones.
-ATTACH_ORDER = ("auto_llr", "torch_scheduler", "driver", "instrument", "lars")
+ATTACH_ORDER = ("auto_llr", "torch_scheduler", "trace", "driver", "instrument", "lars")
 #: What a checkpoint restores, in order (the attach order's state holders, after the model
 #: and optimizer whose state they refer to).
-RESTORE_ORDER = ("model", "optimizer", "auto_llr", "driver", "scaler", "torch_scheduler")
+RESTORE_ORDER = ("model", "optimizer", "auto_llr", "driver", "scaler", "torch_scheduler", "trace")
 
 
 @dataclass
@@ -67,6 +70,7 @@ class Trial:
     group_spec: list[dict[str, Any]] | None = None
     auto_llr: AutoLLR | None = None
     torch_scheduler: Any = None
+    trace: UpdateRecorder | None = None
     driver: HyperparamScheduler | None = None
     instrument: Instrument | None = None
     lars: LARS | None = None
@@ -162,9 +166,14 @@ def _attach_lars(t: Trial) -> None:
         t.lars = LARS(t.optimizer, **t.cfg.arm.lars.model_dump())
 
 
+def _attach_trace(t: Trial) -> None:
+    t.trace = recorder_for(t)
+
+
 _ATTACH = {
     "auto_llr": _attach_auto_llr,
     "torch_scheduler": _attach_torch_scheduler,
+    "trace": _attach_trace,
     "driver": _attach_driver,
     "instrument": _attach_instrument,
     "lars": _attach_lars,
