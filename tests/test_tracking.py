@@ -231,6 +231,20 @@ def test_a_re_run_replaces_a_trial_s_event_files(tmp_path: Path) -> None:
     assert _tensors(run)["lr"] == first["lr"]
 
 
+def test_the_python_api_logs_a_study_through_the_tracker_it_is_given(tmp_path: Path) -> None:
+    import lrlab.study
+
+    study = _study("1cycle", track={"backend": "tensorboard", "uri": str(tmp_path / "tb")})
+    assert study.track is not None
+    summary = lrlab.study.run(study, tmp_path / "a", tracker=tracker_for(study.track))
+    assert (summary.ran, summary.failed) == (1, [])
+    lr = _tensors(tmp_path / "tb" / "tiny" / "1cycle@seed0")["lr"]
+    store = StudyStore(tmp_path / "a" / "study.db")
+    updates = store.trials()[0].updates
+    store.close()
+    assert [step for step, _ in lr] == list(range(updates))
+
+
 @pytest.mark.slow
 def test_with_worker_processes_only_the_driver_writes_to_the_tracker(tmp_path: Path) -> None:
     """Workers return results; the event files are written by this process (their names

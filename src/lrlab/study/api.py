@@ -25,6 +25,7 @@ from lrlab.study.config import StudyConfig, parse_study
 from lrlab.study.executors import Event, Executor, LocalExecutor
 from lrlab.study.resolve import TrialSpec
 from lrlab.study.runner import RunSummary, run_study
+from lrlab.study.track_config import Tracker
 from lrlab.tasks.entry import describe
 from lrlab.tasks.task import Task
 
@@ -166,6 +167,7 @@ def run(
     preset: str | None = None,
     on_event: Callable[[Event], None] | None = None,
     checkpoint_root: str | Path | None = None,
+    tracker: Tracker | None = None,
 ) -> RunSummary:
     """Run (or resume) a study from Python: the same trials, store and resume as the CLI.
 
@@ -176,13 +178,15 @@ def run(
             `lrlab.Task`. Instead of naming the task in the study (``data``/``model`` or
             ``entry``). With ``workers > 1`` it must be importable by worker processes:
             define it at the top level of a module or of the script.
-        workers: local worker processes (``spawn``ed: call `run` under
+        workers: trials at once: this process and ``workers - 1`` new processes (call `run` under
             ``if __name__ == "__main__":`` in a script).
         executor: another executor (e.g. `lrlab.study.ray_executor.RayExecutor`) instead
             of local workers.
         preset: a ``presets`` table of the study dict to apply.
         on_event: called with progress events (plan, start, epoch, done).
         checkpoint_root: where trial checkpoints go (default ``directory/checkpoints``).
+        tracker: an experiment tracker for a study with a ``track`` table
+            (``lrlab.integrations.tracking.tracker_for(config.track)``).
 
     Returns:
         The `RunSummary`; ``lrlab.report.study_report.write_report(summary.directory)``
@@ -222,4 +226,5 @@ def run(
         executor=executor,
         on_event=on_event,
         checkpoint_root=checkpoint_root,
+        tracker=tracker,
     )
