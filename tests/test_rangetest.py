@@ -55,6 +55,7 @@ def test_each_loss_is_paired_with_the_lr_that_produced_it() -> None:
         end_lr=1.0,
         num_updates=20,
         stop_on_divergence=False,
+        refine=False,
     )
     lrs = np.array(result.lrs)
     assert result.initial_loss == 10.0
@@ -77,6 +78,7 @@ def test_stop_on_divergence_false_records_the_whole_blow_up(stop: bool) -> None:
         start_lr=1e-4,
         end_lr=1.0,
         stop_on_divergence=stop,
+        refine=False,
     )
     # the first loss is the initial one; the jump is recorded as losses[9]
     if stop:
@@ -203,6 +205,7 @@ def test_a_flat_noisy_plateau_is_not_divergence() -> None:
         num_updates=100,
         start_lr=1e-7,
         end_lr=10.0,
+        refine=False,
     )
     assert r.stop_reason == "diverged"
     assert len(r.losses) > len(head) + len(plateau) - 1  # only after the real blow-up
@@ -219,6 +222,7 @@ def test_non_finite_loss_stops_and_is_reported() -> None:
         num_updates=50,
         start_lr=1e-5,
         end_lr=1.0,
+        refine=False,
     )
     assert r.stop_reason == "non-finite loss"
     assert math.isnan(r.losses[-1]) and all(v == 1.0 for v in r.losses[:-1])
@@ -245,6 +249,7 @@ def test_param_group_ratios_survive_and_group_with_largest_lr_is_reported() -> N
         num_updates=10,
         start_lr=1e-3,
         end_lr=1.0,
+        refine=False,
     )
     assert r.group_scales == [pytest.approx(0.1), 1.0]
     for (lo, hi), lr in zip(seen[:10], r.lrs):
@@ -264,7 +269,15 @@ def test_gradient_accumulation_and_amp_skipped_steps() -> None:
 
     data = [(torch.randn(8, 4), torch.randint(0, 2, (8,))) for _ in range(5)]
     r = range_test(
-        model, opt, data, step=step, num_updates=12, accumulation=3, start_lr=1e-4, end_lr=1e-2
+        model,
+        opt,
+        data,
+        step=step,
+        num_updates=12,
+        accumulation=3,
+        start_lr=1e-4,
+        end_lr=1e-2,
+        refine=False,
     )
     assert r.updates == 12 and used["n"] == 3 * 13  # 12 updates + the final measurement
 
@@ -286,6 +299,7 @@ def test_gradient_accumulation_and_amp_skipped_steps() -> None:
         scaler=scaler,
         start_lr=1e-4,
         end_lr=1e-2,
+        refine=False,
     )
     assert r.stop_reason == "non-finite loss"  # an infinite *loss* ends the sweep
 
@@ -301,6 +315,7 @@ def test_gradient_accumulation_and_amp_skipped_steps() -> None:
         scaler=scaler,
         start_lr=1e-4,
         end_lr=1e-2,
+        refine=False,
     )
     handle.remove()
     assert r.skipped_steps == 3 and r.updates == 12 and r.stop_reason == "completed"
@@ -559,6 +574,7 @@ def test_the_users_own_step_hooks_are_off_during_a_sweep_and_a_confirm_run() -> 
         end_lr=1.0,
         num_updates=30,
         stop_on_divergence=False,
+        refine=False,
     )
     # the sweep's ladder, not the user's schedule (0.3 falling), set each update's LR
     np.testing.assert_allclose(result.lrs, [ladder(1e-4, 1.0, 30, "exp")(i) for i in range(30)])

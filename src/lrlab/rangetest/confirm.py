@@ -18,8 +18,17 @@ import torch
 from torch import nn
 
 from lrlab.optim import HyperparamScheduler
+from lrlab.rangetest.loop import (
+    SupervisedStep,
+    apply_update,
+    cache_batches,
+    cached_evaluator,
+    epochs,
+    evaluated,
+    forward_backward,
+    model_device,
+)
 from lrlab.rangetest.snapshot import TrainingSnapshot, hooks_suspended
-from lrlab.rangetest.sweep import _cache, _cached_evaluator, _epochs, _eval, _SupervisedStep
 from lrlab.schedules import cyclical_momentum, one_cycle
 
 
@@ -49,11 +58,14 @@ def confirm(
     val_data: Iterable[Any],
     updates_each: int = 30,
     val_batches: int = 4,
+    accumulation: int = 1,
+    scaler: Any | None = None,
     device: torch.device | str | None = None,
 ) -> ConfirmResult:
     """Train a short 1cycle at each candidate max LR and keep the lowest validation loss.
 
-    The budget is ``len(candidates) * updates_each`` optimizer updates.
+    The budget is ``len(candidates) * updates_each`` optimizer updates; each update is
+    the sweep's (`lrlab.rangetest.loop`: ``accumulation`` micro-batches, ``scaler`` for AMP).
 
     Example:
         >>> import torch
@@ -75,46 +87,43 @@ def confirm(
         )
     if isinstance(updates_each, bool) or not isinstance(updates_each, int) or updates_each < 4:
         raise ValueError(f"updates_each={updates_each!r} is invalid; expected an integer >= 4")
-    first = next(model.parameters(), None)
-    dev = (
-        torch.device(device)
-        if device is not None
-        else (first.device if first is not None else torch.device("cpu"))
-    )
-    step = _SupervisedStep(model, loss_fn, dev)
-    evaluate = _cached_evaluator(model, loss_fn, _cache(val_data, val_batches, dev))
+    if isinstance(accumulation, bool) or not isinstance(accumulation, int) or accumulation < 1:
+        raise ValueError(f"accumulation={accumulation!r} is invalid; expected an integer >= 1")
+    dev = model_device(model, device)
+    step = SupervisedStep(model, loss_fn, dev)
+    evaluate = cached_evaluator(model, loss_fn, cache_batches(val_data, val_batches, dev))
     has_momentum = all(
         ("momentum" in g and g["momentum"]) or "betas" in g for g in optimizer.param_groups
     )
-    snapshot = TrainingSnapshot.take(model, optimizer)
+    snapshot = TrainingSnapshot.take(model, optimizer, scaler)
     losses: list[float] = []
     suspended = hooks_suspended(optimizer)  # the user's scheduler/LARS hooks stay off
     suspended.__enter__()
     try:
         for lr_max in candidates:
-            snapshot.restore(model, optimizer)
+            snapshot.restore(model, optimizer, scaler)
             lr = one_cycle(max_lr=float(lr_max), total=updates_each)
             driver = HyperparamScheduler(
                 optimizer, lr=lr, momentum=cyclical_momentum(lr) if has_momentum else None
             )
             model.train()
-            batches = _epochs(data)
+            batches = epochs(data)
             diverged = False
             try:
                 for _ in range(updates_each):
-                    loss = step(next(batches))
-                    if not math.isfinite(float(loss.detach())):
+                    m = forward_backward(step, batches, accumulation, scaler)
+                    if m.exhausted:
+                        raise ValueError("data yielded fewer batches than the confirm runs need")
+                    if not math.isfinite(m.loss):
                         diverged = True
                         break
-                    loss.backward()
-                    optimizer.step()
-                    optimizer.zero_grad(set_to_none=True)
+                    apply_update(optimizer, scaler)
             finally:
                 driver.remove()
-            value = math.inf if diverged else float(_eval(model, evaluate)["loss"])
+            value = math.inf if diverged else float(evaluated(model, evaluate)["loss"])
             losses.append(value if math.isfinite(value) else math.inf)
     finally:
-        snapshot.restore(model, optimizer)
+        snapshot.restore(model, optimizer, scaler)
         suspended.__exit__(None, None, None)
     return ConfirmResult(
         tuple(float(c) for c in candidates), tuple(losses), len(candidates) * updates_each

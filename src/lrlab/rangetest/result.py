@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import warnings as _warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,19 +14,15 @@ from typing import Any
 import numpy as np
 
 from lrlab.rangetest import rules as R
+from lrlab.rangetest.signal import VAL_MULTIPLE, Signal, check_signal
+from lrlab.rangetest.table import RULES
 
-#: rule name -> (function, what it reads). "lrlab" is the default.
-RULES: dict[str, str] = {
-    "lrlab": "1.4 x the LR at the zero-lag smoothed loss minimum",
-    "steepest": "steepest descent of the smoothed loss per decade, before the minimum",
-    "smith_loss": "Smith: base where the loss starts to fall, max where it stops",
-    "smith_accuracy": "Smith: base where accuracy starts to rise, max where it stops",
-    "valley": "fastai valley",
-    "slide": "fastai slide",
-    "minimum": "fastai minimum / 10",
-    "steep": "fastai steep",
-}
+#: the bounds a reading gives, by the schedule family trained with them (see `Bounds`)
 SCHEDULES = ("one_cycle", "clr", "constant")
+
+
+class LowConfidenceWarning(UserWarning):
+    """A range-test pick was used although it is flagged as not confident."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +81,17 @@ class RangeTestResult:
     skipped_steps: int = 0
     seconds: float = 0.0
     optimizer: str = ""
+    #: the first sweep, when this curve is the denser sweep it was refined into
+    coarse: dict[str, Any] | None = None
+
+    @property
+    def tuning_updates(self) -> int:
+        """Optimizer updates spent on this reading: this sweep and the one it refined."""
+        return self.updates + (int(self.coarse["updates"]) if self.coarse else 0)
+
+    def signal(self) -> Signal:
+        """Whether the training loss carries a signal, and the validation loss's reading."""
+        return check_signal(self.lrs, self.losses, self.val_lrs, self.val_losses)
 
     # ------------------------------------------------------------------ suggestions
     def suggest(self, rule: str = "lrlab", *, resamples: int = 200, seed: int = 0) -> Suggestion:
@@ -93,19 +101,33 @@ class RangeTestResult:
         each point's own residual with a random sign, so the noisy divergence tail
         stays where it is). Resampling around a smoothed fit smooths twice, which
         shifts the resampled answers, so `interval` is the point estimate times the
-        resamples' 10th and 90th percentiles relative to their median. Warnings flag a curve that
-        cannot be trusted (never turned up, too short, spread over 0.5 decades).
+        resamples' 10th and 90th percentiles relative to their median. Warnings flag a
+        curve that cannot be trusted (no signal in the training loss, too short, never
+        turned up, spread over 0.5 decades). With the default rule, a training loss
+        without signal is read off the validation loss instead when that fell clearly.
 
         Raises:
             ValueError: unknown rule, or a curve without the feature the rule needs.
         """
         fn, lrs, ys = self._rule(rule)
+        signal = self.signal() if RULES[rule].reads == "loss" else None
+        if rule == "lrlab" and signal is not None and not signal.ok and signal.val_lr:
+            reason = (
+                f"{VAL_MULTIPLE:g} x the LR at the validation loss's minimum; the training "
+                f"loss had no signal ({signal.reasons[0]})"
+            )
+            return Suggestion(signal.val_lr, rule, reason, None, None, ())
         try:
-            out = fn(lrs, ys)
+            out = fn(lrs, ys, self.num_updates)
         except R.CurveError as e:
             raise ValueError(f"rule {rule!r} found nothing on this curve: {e}") from None
-        interval = _bootstrap(fn, lrs, ys, resamples, seed, out.lr) if resamples else None
-        return Suggestion(out.lr, rule, out.reason, out.low, interval, self._warnings(interval))
+        interval = (
+            _bootstrap(fn, lrs, ys, resamples, seed, out.lr, self.num_updates)
+            if resamples
+            else None
+        )
+        found = self._warnings(interval, signal)
+        return Suggestion(out.lr, rule, out.reason, out.low, interval, found)
 
     def bounds(
         self,
@@ -119,17 +141,29 @@ class RangeTestResult:
 
         * ``one_cycle``: ``max_lr`` = the suggestion, ``base_lr = max_lr / 10`` (Smith's
           solver files).
-        * ``clr``: ``max_lr`` = the suggestion, ``base_lr = max_lr / 4`` (Smith 2017: "1/3
-          or 1/4 of the maximum"), and ``step_size`` from ``iters_per_epoch`` (4 epochs
-          per half cycle by default) when given.
+        * ``clr``: ``max_lr`` = the suggestion, ``base_lr`` the rule's own lower bound
+          for Smith's rules (where loss or accuracy starts to move) and ``max_lr / 4``
+          otherwise (Smith 2017: "1/3 or 1/4 of the maximum"); ``step_size`` from
+          ``iters_per_epoch`` (4 epochs per half cycle by default) when given.
         * ``constant``: one LR, a third of the 1cycle maximum (a run that never anneals
           cannot sit as close to the edge of stability).
+
+        A suggestion that is not confident is still returned, with a
+        `LowConfidenceWarning` saying why (``warnings.simplefilter("error",
+        LowConfidenceWarning)`` turns it into an exception).
         """
         if schedule not in SCHEDULES:
             raise ValueError(
                 f"schedule={schedule!r} is invalid; expected one of {', '.join(SCHEDULES)}"
             )
         s = self.suggest(rule)
+        if not s.confident:
+            _warnings.warn(
+                f"range test pick max_lr={s.lr:.3g} ({rule}) is not confident: "
+                + "; ".join(s.warnings),
+                LowConfidenceWarning,
+                stacklevel=2,
+            )
         if schedule == "one_cycle":
             return Bounds(schedule, s.lr / 10, s.lr, s)
         if schedule == "constant":
@@ -139,29 +173,22 @@ class RangeTestResult:
             from lrlab.schedules import clr_step_size
 
             step = clr_step_size(iters_per_epoch, epochs_per_step)
-        return Bounds(schedule, s.lr / 4, s.lr, s, step)
+        low = s.low if RULES[rule].base_from_low and s.low is not None and s.low < s.lr else None
+        return Bounds(schedule, low if low is not None else s.lr / 4, s.lr, s, step)
 
     def _rule(self, rule: str) -> tuple[Callable[..., R.RuleOutput], np.ndarray, np.ndarray]:
         if rule not in RULES:
             raise ValueError(f"rule={rule!r} is invalid; expected one of {', '.join(RULES)}")
-        lrs = np.asarray(self.lrs, dtype=float)
-        if rule == "smith_accuracy":
+        if RULES[rule].reads == "accuracy":
             acc_lrs, accs = self.accuracy_curve()
             if accs is None:
-                raise ValueError("rule 'smith_accuracy' needs accuracy: pass val_data or loss_fn")
-            return R.smith_accuracy, acc_lrs, accs
-        losses = np.asarray(self.losses, dtype=float)
-        n = self.num_updates
-        fns: dict[str, Callable[..., R.RuleOutput]] = {
-            "lrlab": R.lrlab_rule,
-            "steepest": R.steepest,
-            "smith_loss": R.smith_loss,
-            "valley": lambda a, b: R.fastai_valley(a, b, n),
-            "slide": lambda a, b: R.fastai_slide(a, b, n),
-            "minimum": lambda a, b: R.fastai_minimum(a, b, n),
-            "steep": lambda a, b: R.fastai_steep(a, b, n),
-        }
-        return fns[rule], lrs, losses
+                raise ValueError(f"rule {rule!r} needs accuracy: pass val_data or loss_fn")
+            return RULES[rule].fn, acc_lrs, accs
+        return (
+            RULES[rule].fn,
+            np.asarray(self.lrs, dtype=float),
+            np.asarray(self.losses, dtype=float),
+        )
 
     def accuracy_curve(self) -> tuple[np.ndarray, np.ndarray | None]:
         """(lrs, accuracy): validation accuracy when recorded, else training-batch accuracy."""
@@ -171,18 +198,16 @@ class RangeTestResult:
             return np.asarray(self.lrs, dtype=float), np.asarray(self.train_accuracy, dtype=float)
         return np.asarray(self.lrs, dtype=float), None
 
-    def _warnings(self, interval: tuple[float, float] | None) -> tuple[str, ...]:
-        out = []
+    def _warnings(
+        self, interval: tuple[float, float] | None, signal: Signal | None
+    ) -> tuple[str, ...]:
+        out = list(signal.reasons) if signal is not None else []
         finite = [v for v in self.losses if math.isfinite(v)]
-        if len(finite) < 30:
+        if signal is None and len(finite) < 30:
             out.append(f"only {len(finite)} points; run a longer sweep for a reliable reading")
-        if self.stop_reason == "completed" and finite:
-            fit = (
-                R.prepare(np.asarray(self.lrs), np.asarray(self.losses)).fit
-                if len(finite) >= 8
-                else None
-            )
-            if fit is not None and int(np.argmin(fit)) >= len(fit) - 3:
+        if self.stop_reason == "completed" and len(finite) >= 8:
+            fit = R.prepare(np.asarray(self.lrs), np.asarray(self.losses)).fit
+            if int(np.argmin(fit)) >= len(fit) - 3:
                 out.append(f"the loss was still falling at end_lr={self.end_lr:g}; raise end_lr")
         if self.stop_reason == "data exhausted":
             out.append("the data ran out before the sweep ended")
@@ -215,6 +240,9 @@ class RangeTestResult:
             raise ValueError(
                 f"not a RangeTestResult: unknown field(s) {', '.join(sorted(unknown))}"
             )
+        if data.get("coarse") is not None:
+            for key in ("losses", "smoothed"):
+                data["coarse"][key] = [math.nan if v is None else v for v in data["coarse"][key]]
         for key in ("losses", "smoothed"):
             data[key] = [math.nan if v is None else v for v in data[key]]
         return cls(**data)
@@ -237,6 +265,7 @@ def _bootstrap(
     n: int,
     seed: int,
     point: float,
+    num_updates: int,
 ) -> tuple[float, float] | None:
     """The rule's 10th-90th percentile spread over resampled curves, centred on ``point``."""
     try:
@@ -249,7 +278,7 @@ def _bootstrap(
     for _ in range(n):
         signs = rng.choice((-1.0, 1.0), size=len(residuals))
         try:
-            picks.append(fn(curve.lrs, curve.fit + signs * residuals).lr)
+            picks.append(fn(curve.lrs, curve.fit + signs * residuals, num_updates).lr)
         except R.CurveError:
             continue
     if len(picks) < n // 2:

@@ -130,7 +130,10 @@ class Curve(NamedTuple):
 def prepare(lrs: np.ndarray, losses: np.ndarray, bandwidth: float | None = None) -> Curve:
     """Drop non-finite tails and non-positive LRs, then smooth in log10(LR) without lag.
 
-    ``bandwidth`` (decades) defaults to four ladder steps, at least 0.05 decades.
+    ``bandwidth`` (decades) defaults to four ladder steps, at least 0.05 decades; on a
+    short sweep (steps over 0.15 decades) at most 0.6 decades or 1.5 steps, whichever is
+    wider: four steps of a 20-update sweep over eight decades are 1.7 decades, a smoother
+    that flattens the whole descent.
     """
     lrs, losses = _finite_prefix(lrs, losses)
     keep = lrs > 0
@@ -139,7 +142,8 @@ def prepare(lrs: np.ndarray, losses: np.ndarray, bandwidth: float | None = None)
         raise CurveError(f"only {len(losses)} finite points; run a longer sweep")
     x = np.log10(lrs)
     if bandwidth is None:
-        bandwidth = max(0.05, 4 * float(np.median(np.diff(x))))
+        step = float(np.median(np.diff(x)))
+        bandwidth = max(0.05, min(4 * step, max(0.6, 1.5 * step)))
     s = local_linear_matrix(x, bandwidth)
     return Curve(lrs, x, losses, s @ losses, s, bandwidth)
 
@@ -202,17 +206,41 @@ def smith_accuracy(
 
     Smith (2017, section 3.3): "note the learning rate value when the accuracy starts to
     increase and when the accuracy slows, becomes ragged, or starts to fall". Onset is
-    10% of the total rise; the stop is the maximum of the smoothed accuracy curve.
+    10% of the total rise; the stop is the maximum of the smoothed accuracy curve, or
+    earlier where the accuracy turns ragged (`ragged_from`).
     """
     # Smoothing the negated accuracy turns the rule into `_descent` on a loss-like curve.
     curve = prepare(np.asarray(lrs), -np.asarray(accuracy, dtype=float), bandwidth)
     onset, i_max, _ = _descent(curve)
+    ragged = ragged_from(curve.raw - curve.fit, onset)
+    stop = min(i_max, ragged) if ragged is not None and ragged > onset else i_max
+    why = "turns ragged" if stop < i_max else "stops"
     return RuleOutput(
-        float(curve.lrs[i_max]),
+        float(curve.lrs[stop]),
         float(curve.lrs[onset]),
-        i_max,
-        "Smith (accuracy): base where accuracy starts rising, max where it stops",
+        stop,
+        f"Smith (accuracy): base where accuracy starts rising, max where it {why}",
     )
+
+
+RAGGED_WINDOW = 5
+RAGGED_FACTOR = 3.0
+
+
+def ragged_from(residuals: np.ndarray, onset: int) -> int | None:
+    """First index after ``onset`` where the scatter around the smooth curve (the median
+    absolute residual over `RAGGED_WINDOW` points) exceeds `RAGGED_FACTOR` times its
+    level up to the onset and beyond; None when it never does."""
+    r = np.abs(np.asarray(residuals, dtype=float))
+    w = RAGGED_WINDOW
+    if len(r) < 2 * w + 2:
+        return None
+    local = np.array([np.median(r[max(0, i - w // 2) : i + w // 2 + 1]) for i in range(len(r))])
+    base = float(np.median(r[: max(onset + 1, 2 * w)]))
+    if base <= 0:
+        base = float(np.median(r)) or 1e-12
+    high = np.flatnonzero(local[onset + 1 :] > RAGGED_FACTOR * base)
+    return onset + 1 + int(high[0]) if high.size else None
 
 
 class DivergenceTest:

@@ -17,9 +17,11 @@ read the loss. Both are here. What the peers get wrong and this loop does not:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -27,13 +29,23 @@ from torch import nn
 
 from lrlab.optim import HyperparamScheduler
 from lrlab.optim._steps import inner_optimizer
+from lrlab.rangetest.loop import (
+    SupervisedStep,
+    apply_update,
+    cache_batches,
+    cached_evaluator,
+    epochs,
+    evaluated,
+    forward_backward,
+    model_device,
+)
 from lrlab.rangetest.result import RangeTestResult
 from lrlab.rangetest.rules import DivergenceTest
+from lrlab.rangetest.signal import check_signal, refine_range
 from lrlab.rangetest.snapshot import TrainingSnapshot, hooks_suspended
 from lrlab.schedules import Exponential, Linear, Schedule
 
 Progress = Callable[[int, int, float, float], None]
-_END = object()  # end of data (a batch may legitimately be None)
 
 
 def ladder(start_lr: float, end_lr: float, num_updates: int, mode: str) -> Schedule:
@@ -66,6 +78,8 @@ def range_test(
     diverge_factor: float = 1.0,
     stop_on_divergence: bool = True,
     progress: Progress | None = None,
+    refine: bool = True,
+    refine_updates: int | None = None,
 ) -> RangeTestResult:
     """Sweep the learning rate from ``start_lr`` to ``end_lr`` and record loss (and accuracy).
 
@@ -101,6 +115,14 @@ def range_test(
             scale-invariant, so it works for any sign and scale of loss.
         stop_on_divergence: False records the whole ladder (non-finite losses still stop).
         progress: called as ``progress(update, num_updates, lr, loss)`` after each update.
+        refine: when the sweep has no signal (`lrlab.rangetest.signal`: too short, a loss
+            that stays within its own noise, resampled readings that disagree), run a
+            second sweep from the same starting state over the window where the training
+            or validation loss moved (a decade below that, up to where the first sweep
+            stopped); the result is that second sweep, with the first in ``coarse``.
+            False returns the first sweep as it is.
+        refine_updates: updates of the second sweep (default: ``max(num_updates, 50)``);
+            `RangeTestResult.tuning_updates` counts both sweeps.
 
     Returns:
         A `RangeTestResult`; call ``.suggest()``, ``.bounds(schedule=...)``, ``.plot()``.
@@ -133,83 +155,124 @@ def range_test(
         raise ValueError("give exactly one of loss_fn= (for (inputs, targets) batches) or step=")
     # A wrapper's step() may skip (accumulation) or scale on its own; the sweep does both.
     optimizer = inner_optimizer(optimizer)
-    if device is None:
-        first = next(model.parameters(), None)
-        device = first.device if first is not None else torch.device("cpu")
-    device = torch.device(device)
-    schedule = ladder(start_lr, end_lr, num_updates, mode)
+    device = model_device(model, device)
+    if evaluate is None and val_data is not None:
+        if loss_fn is None:
+            raise ValueError("val_data needs loss_fn=; with step= pass evaluate= instead")
+        evaluate = cached_evaluator(model, loss_fn, cache_batches(val_data, val_batches, device))
     ref = max(float(g["lr"]) for g in optimizer.param_groups)
-    scales = [float(g["lr"]) / ref if ref > 0 else 1.0 for g in optimizer.param_groups]
-    every = eval_every or max(1, num_updates // 20)
-
-    train_step: Callable[[Any], torch.Tensor] = (
-        step if step is not None else _SupervisedStep(model, loss_fn, device)  # type: ignore[arg-type]
+    setup = _Setup(
+        model,
+        optimizer,
+        data,
+        step if step is not None else SupervisedStep(model, loss_fn, device),  # type: ignore[arg-type]
+        evaluate,
+        [float(g["lr"]) / ref if ref > 0 else 1.0 for g in optimizer.param_groups],
+        mode,
+        eval_every,
+        accumulation,
+        scaler,
+        (smoothing, diverge_factor, stop_on_divergence),
+        progress,
     )
+    first = _run(setup, start_lr, end_lr, num_updates)
+    window = _refinement(first) if refine and iter(data) is not data else None
+    if window is None:
+        return first
+    extra = refine_updates if refine_updates is not None else max(num_updates, 50)
+    if extra < 10:
+        return first
+    second = _run(setup, window[0], window[1], extra)
+    second.coarse = dataclasses.asdict(first)
+    return second
+
+
+def _refinement(result: RangeTestResult) -> tuple[float, float] | None:
+    """The LR window of a second sweep when the first has no signal (or disagrees with
+    itself under resampling); None when it can be read as it is."""
+    signal = check_signal(result.lrs, result.losses, result.val_lrs, result.val_losses)
+    if signal.ok:
+        try:
+            if result.suggest("lrlab").confident:
+                return None
+        except ValueError:
+            pass
+    return refine_range(
+        signal,
+        result.lrs,
+        result.losses,
+        mode=result.mode,
+        start_lr=result.start_lr,
+        end_lr=result.end_lr,
+    )
+
+
+@dataclass
+class _Setup:
+    """What every sweep of one range test shares (a refined sweep reuses it)."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    data: Iterable[Any]
+    step: Callable[[Any], torch.Tensor]
+    evaluate: Callable[[], Mapping[str, float]] | None
+    scales: list[float]
+    mode: str
+    eval_every: int | None
+    accumulation: int
+    scaler: Any | None
+    divergence: tuple[float, float, bool]  # smoothing, diverge_factor, stop_on_divergence
+    progress: Progress | None
+
+
+def _run(setup: _Setup, start_lr: float, end_lr: float, num_updates: int) -> RangeTestResult:
+    """One sweep from ``start_lr`` to ``end_lr``; the training state is restored after it."""
+    model, optimizer, scaler, evaluate = setup.model, setup.optimizer, setup.scaler, setup.evaluate
+    schedule = ladder(start_lr, end_lr, num_updates, setup.mode)
+    every = setup.eval_every or max(1, num_updates // 20)
     snapshot = TrainingSnapshot.take(model, optimizer, scaler)
     # The user's own step hooks (a scheduler, LARS, an instrument) stay off during the
     # sweep: the snapshot restores tensors, not what those hooks would count or log.
     suspended = contextlib.ExitStack()
     suspended.enter_context(hooks_suspended(optimizer))
     driver: HyperparamScheduler | None = None
-    rec = _Recorder(num_updates, smoothing, diverge_factor, stop_on_divergence)
+    rec = _Recorder(num_updates, *setup.divergence)
     started = time.perf_counter()
     try:
-        val_cache = _cache(val_data, val_batches, device) if val_data is not None else None
-        if evaluate is None and val_cache is not None:
-            if loss_fn is None:
-                raise ValueError("val_data needs loss_fn=; with step= pass evaluate= instead")
-            evaluate = _cached_evaluator(model, loss_fn, val_cache)
         model.train()
         driver = HyperparamScheduler(
-            optimizer, lr=schedule, groups=[{"lr_scale": s} for s in scales]
+            optimizer, lr=schedule, groups=[{"lr_scale": s} for s in setup.scales]
         )
-        batches = _epochs(data)
+        batches = epochs(setup.data)
         if evaluate is not None:
-            rec.evaluation(None, _eval(model, evaluate))
+            rec.evaluation(None, evaluated(model, evaluate))
         while rec.reason is None:
             t = driver.step_count
-            losses, accs = [], []
-            for _ in range(accumulation):
-                batch = next(batches, _END)
-                if batch is _END:
-                    rec.reason = "data exhausted"
-                    break
-                loss = train_step(batch)
-                value = float(loss.detach())
-                losses.append(value)
-                if isinstance(train_step, _SupervisedStep) and train_step.last_accuracy is not None:
-                    accs.append(train_step.last_accuracy)
-                if not math.isfinite(value):
-                    break
-                (scaler.scale(loss / accumulation) if scaler else loss / accumulation).backward()
-            if rec.reason is not None:
+            m = forward_backward(setup.step, batches, setup.accumulation, scaler)
+            if m.exhausted:
+                rec.reason = "data exhausted"
                 break
             # This forward saw the parameters after update t - 1: it measures lr(t - 1).
-            rec.measured(t, sum(losses) / len(losses), sum(accs) / len(accs) if accs else None)
+            rec.measured(t, m.loss, m.accuracy)
             if rec.reason is not None or t >= num_updates:
                 break
-            if scaler is not None:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            apply_update(optimizer, scaler)
             if driver.step_count == t:  # GradScaler skipped the step (inf/NaN gradients)
                 rec.skipped += 1
                 if rec.skipped > num_updates:
                     rec.reason = "every step skipped (inf/NaN gradients)"
                 continue
             if evaluate is not None and (t + 1) % every == 0:
-                rec.evaluation(t, _eval(model, evaluate))
-            if progress is not None:
-                progress(t + 1, num_updates, schedule(t), rec.last_loss)
+                rec.evaluation(t, evaluated(model, evaluate))
+            if setup.progress is not None:
+                setup.progress(t + 1, num_updates, schedule(t), rec.last_loss)
     finally:
         if driver is not None:
             driver.remove()
         snapshot.restore(model, optimizer, scaler)
         suspended.close()
     return RangeTestResult(
-        mode=mode,
+        mode=setup.mode,
         start_lr=start_lr,
         end_lr=end_lr,
         num_updates=num_updates,
@@ -221,7 +284,7 @@ def range_test(
         val_lrs=[start_lr if i is None else schedule(i) for i in rec.val_steps] or None,
         val_losses=rec.val_losses or None,
         val_accuracy=rec.val_accs if any(a is not None for a in rec.val_accs) else None,
-        group_scales=scales,
+        group_scales=setup.scales,
         stop_reason=rec.reason or "completed",
         updates=len(rec.losses),
         skipped_steps=rec.skipped,
@@ -311,92 +374,3 @@ def _check_args(
         raise ValueError(f"smoothing={beta!r} is invalid; expected a number in [0, 1)")
     if not factor > 0:
         raise ValueError(f"diverge_factor={factor!r} is invalid; expected a number > 0")
-
-
-def _epochs(data: Iterable[Any]) -> Iterator[Any]:
-    """Iterate ``data`` again and again (epochs); a one-shot iterator ends when exhausted."""
-    total = 0
-    while True:
-        for batch in data:
-            total += 1
-            yield batch
-        if total == 0:
-            raise ValueError("data yielded no batches")
-        if iter(data) is data:  # an iterator, not a re-iterable collection or loader
-            return
-
-
-def _move(batch: Any, device: torch.device) -> Any:
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(_move(b, device) for b in batch)
-    if isinstance(batch, dict):
-        return {k: _move(v, device) for k, v in batch.items()}
-    return batch
-
-
-def _accuracy(outputs: torch.Tensor, targets: torch.Tensor) -> float | None:
-    if outputs.dim() != 2 or targets.dim() != 1 or targets.dtype not in (torch.int64, torch.int32):
-        return None
-    return float((outputs.argmax(dim=1) == targets).float().mean())
-
-
-class _SupervisedStep:
-    """``loss_fn(model(inputs), targets)`` on ``(inputs, targets, *rest)`` batches (+ accuracy)."""
-
-    def __init__(
-        self,
-        model: nn.Module,
-        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-        device: torch.device,
-    ) -> None:
-        self.model, self.loss_fn, self.device = model, loss_fn, device
-        self.last_accuracy: float | None = None
-
-    def __call__(self, batch: Any) -> torch.Tensor:
-        inputs, targets = _move(batch[0], self.device), _move(batch[1], self.device)
-        outputs = self.model(inputs)
-        self.last_accuracy = _accuracy(outputs.detach(), targets)
-        return self.loss_fn(outputs, targets)
-
-
-def _cache(val_data: Iterable[Any], n: int, device: torch.device) -> list[Any]:
-    cached = []
-    for batch in val_data:
-        cached.append(_move(batch, device))
-        if len(cached) == n:
-            break
-    if not cached:
-        raise ValueError("val_data yielded no batches")
-    return cached
-
-
-def _cached_evaluator(
-    model: nn.Module,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    cached: list[Any],
-) -> Callable[[], Mapping[str, float]]:
-    def evaluate() -> Mapping[str, float]:
-        total, correct, count, has_acc = 0.0, 0.0, 0, True
-        for inputs, targets, *_ in cached:
-            outputs = model(inputs)
-            n = len(targets)
-            total += float(loss_fn(outputs, targets)) * n
-            acc = _accuracy(outputs, targets)
-            has_acc = has_acc and acc is not None
-            correct += (acc or 0.0) * n
-            count += n
-        return {"loss": total / count, **({"accuracy": correct / count} if has_acc else {})}
-
-    return evaluate
-
-
-def _eval(model: nn.Module, evaluate: Callable[[], Mapping[str, float]]) -> Mapping[str, float]:
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            return evaluate()
-    finally:
-        model.train(was_training)

@@ -1,0 +1,144 @@
+"""Does a range-test curve carry a signal? And if not, where should a second sweep look?
+
+A sweep can be silently wrong: a recurrent net whose training loss stays within its own
+batch-to-batch noise for the whole sweep has a smoothed "minimum" that sits in that
+noise, and every rule reads a learning rate off it. This module says when that happens
+(pure numpy, hand-made curves test it) and what to do:
+
+* the training loss has no signal when the sweep is too short (fewer than `MIN_POINTS`
+  finite points), when it never fell, or when its smoothed descent is within `SNR` times
+  the spread of the raw losses around the smooth fit (and within 1% of its level);
+* the validation loss the sweep records (every few updates, on fixed batches, so with
+  far less noise) is read when it fell clearly: `val_lr` is `VAL_MULTIPLE` x the LR at
+  its minimum, the same reading the default rule makes on the training loss;
+* `refine_range` is where a second, denser sweep looks: from a decade below the first LR
+  at which the training or validation loss moved beyond its noise up to where the
+  first sweep stopped (two decades at least); a linear sweep restarts at its start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lrlab.rangetest.rules import CurveError, prepare
+
+MIN_POINTS = 30  # finite points a curve needs to be read with confidence
+SNR = 3.0  # the smoothed descent must exceed this many raw-loss noise deviations
+MIN_RELATIVE_DROP = 0.01  # ... and this fraction of the loss level
+VAL_MIN_POINTS = 6
+VAL_SNR = 4.0  # validation is on fixed batches: its noise is the drift between evaluations
+VAL_MULTIPLE = 1.4  # the default rule's multiple of the LR at the minimum
+REFINE_DECADES = 2.0  # a refined exponential sweep spans at least this many decades
+
+
+@dataclass(frozen=True)
+class Signal:
+    """What a curve supports: ``reasons`` (empty when the training loss has a signal), the
+    LR range where anything moved, and the reading off the validation loss."""
+
+    reasons: tuple[str, ...]
+    moved_from: float | None  # first LR where the training or validation loss moved
+    val_lr: float | None  # VAL_MULTIPLE x the LR at the validation minimum, if it fell clearly
+
+    @property
+    def ok(self) -> bool:
+        return not self.reasons
+
+
+def _robust_sd(values: np.ndarray) -> float:
+    values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        return 0.0
+    return float(np.median(np.abs(values - np.median(values))) / 0.6745)
+
+
+def training_signal(lrs: np.ndarray, losses: np.ndarray) -> tuple[list[str], float | None]:
+    """(reasons the training loss has no signal, first LR where it moved beyond its noise)."""
+    finite = np.isfinite(np.asarray(losses, dtype=float))
+    n = int(np.argmin(finite)) if not finite.all() else len(finite)
+    if n < 8:
+        return [f"only {n} finite points: the sweep is too short to read"], None
+    try:
+        curve = prepare(lrs, losses)
+    except CurveError as e:
+        return [str(e)], None
+    reasons = []
+    if len(curve.raw) < MIN_POINTS:
+        reasons.append(f"only {len(curve.raw)} points: too short a sweep to read with confidence")
+    noise = _robust_sd(curve.raw - curve.fit)
+    fit = curve.fit
+    i_min = int(np.argmin(fit))
+    top = float(np.max(fit[: i_min + 1]))
+    drop = top - float(fit[i_min])
+    level = max(abs(top), abs(float(fit[0])), 1e-12)
+    if drop <= max(SNR * noise, MIN_RELATIVE_DROP * level):
+        reasons.append(
+            f"no signal: the loss fell by {drop:.3g}, within its own noise "
+            f"(raw losses scatter by {noise:.3g} around the smoothed curve)"
+        )
+    away = np.abs(fit - fit[0]) > max(SNR * noise, MIN_RELATIVE_DROP * level)
+    moved = float(curve.lrs[int(np.argmax(away))]) if away.any() else None
+    return reasons, moved
+
+
+def validation_reading(
+    val_lrs: list[float] | None, val_losses: list[float] | None
+) -> tuple[float | None, float | None]:
+    """(VAL_MULTIPLE x the LR at the validation minimum when it fell clearly, first LR
+    where the validation loss moved beyond its noise)."""
+    if not val_lrs or not val_losses:
+        return None, None
+    v = np.asarray(val_losses, dtype=float)
+    lr = np.asarray(val_lrs, dtype=float)
+    finite = np.isfinite(v)
+    n = int(np.argmin(finite)) if not finite.all() else len(v)
+    v, lr = v[:n], lr[:n]
+    if n < VAL_MIN_POINTS:
+        return None, None
+    noise = _robust_sd(np.diff(v)) / np.sqrt(2)
+    level = max(abs(float(v[0])), 1e-12)
+    threshold = max(VAL_SNR * noise, MIN_RELATIVE_DROP * level)
+    away = np.abs(v - v[0]) > threshold
+    moved = float(lr[int(np.argmax(away))]) if away.any() else None
+    i_min = int(np.argmin(v))
+    if i_min == 0 or float(v[0] - v[i_min]) <= threshold:
+        return None, moved
+    return VAL_MULTIPLE * float(lr[i_min]), moved
+
+
+def check_signal(
+    lrs: list[float],
+    losses: list[float],
+    val_lrs: list[float] | None = None,
+    val_losses: list[float] | None = None,
+) -> Signal:
+    """The training curve's signal, the validation reading and where anything moved."""
+    reasons, moved = training_signal(np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float))
+    val_lr, val_moved = validation_reading(val_lrs, val_losses)
+    starts = [m for m in (moved, val_moved) if m is not None]
+    return Signal(tuple(reasons), min(starts) if starts else None, val_lr)
+
+
+def refine_range(
+    signal: Signal,
+    lrs: list[float],
+    losses: list[float],
+    *,
+    mode: str,
+    start_lr: float,
+    end_lr: float,
+) -> tuple[float, float]:
+    """Where a second sweep looks: from a decade below where anything moved to where the
+    first sweep stopped (the last finite LR; end_lr if it never stopped)."""
+    finite = [lr for lr, v in zip(lrs, losses) if np.isfinite(v)]
+    hi = finite[-1] if finite and len(finite) < len(lrs) else (lrs[-1] if lrs else end_lr)
+    if len(lrs) and len(finite) == len(lrs) and lrs[-1] >= end_lr * 0.999:
+        hi = end_lr
+    hi = max(hi, start_lr * 10)
+    if mode == "linear":
+        return start_lr, hi
+    lo = signal.moved_from / 10 if signal.moved_from is not None else hi / 10**4
+    lo = min(lo, hi / 10**REFINE_DECADES)
+    return max(lo, start_lr), hi
