@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -13,6 +14,9 @@ from rich.table import Table
 from rich.text import Text
 
 from lrlab.cli.errors import user_errors
+
+if TYPE_CHECKING:
+    from lrlab.rangetest.result import RangeTestResult
 
 
 @user_errors
@@ -55,6 +59,11 @@ def find(
         "the suggestion; the lowest validation loss is kept.",
     ),
     confirm_updates: int = typer.Option(30, help="Updates of each confirm run."),
+    refine: bool = typer.Option(
+        True,
+        "--refine/--no-refine",
+        help="A sweep without signal gets a second, denser sweep where the loss moved.",
+    ),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Output directory (default lrlab-find/<task>)."
     ),
@@ -78,6 +87,7 @@ def find(
         test_weight_decay=test_weight_decay,
         confirm=confirm,
         confirm_updates=confirm_updates,
+        refine=refine,
     )
     cfg = find_task(data=data, model=model, width=width, entry=task, options=parse_options(option))
     console = Console(markup=False, highlight=False, soft_wrap=True)
@@ -105,7 +115,17 @@ def find(
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "range_test.json").write_text(rt.to_json())
     rt.plot(folder / "range_test.png")
-    console.print(f"{result.task} / {optimizer}: {rt.updates} updates, stopped: {rt.stop_reason}")
+    console.print(confidence_line(rt))
+    refined = (
+        f" (refined from a {rt.coarse['updates']}-update sweep over "
+        f"{rt.coarse['start_lr']:.3g}..{rt.coarse['end_lr']:.3g})"
+        if rt.coarse
+        else ""
+    )
+    console.print(
+        f"{result.task} / {optimizer}: {rt.updates} updates{refined}, "
+        f"{rt.tuning_updates} in all, stopped: {rt.stop_reason}"
+    )
     table = Table(header_style="bold", show_edge=False)
     for col in ("rule", "suggested lr", "10%-90% of resamples", "note"):
         table.add_column(col)
@@ -146,3 +166,14 @@ def find(
                 json.dumps({"values": ht.values, "scores": ht.scores, "best": ht.best}, indent=1)
             )
     console.print(f"wrote {folder / 'range_test.png'} and {folder / 'range_test.json'}")
+
+
+def confidence_line(rt: RangeTestResult) -> str:
+    """The first line ``lrlab find`` prints: the default pick, and whether to trust it."""
+    try:
+        s = rt.suggest()
+    except ValueError as e:
+        return f"NO PICK: {e}; look at the plot"
+    if not s.confident:
+        return f"LOW CONFIDENCE: max_lr {s.lr:.4g} is not to be trusted: {'; '.join(s.warnings)}"
+    return f"max_lr {s.lr:.4g} ({s.reason})"

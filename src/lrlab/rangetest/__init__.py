@@ -7,8 +7,15 @@ True
 
 from lrlab.rangetest.confirm import ConfirmResult, confirm
 from lrlab.rangetest.hyper import HyperTestResult, hyper_test, momentum_test, weight_decay_test
-from lrlab.rangetest.result import RULES, SCHEDULES, Bounds, RangeTestResult, Suggestion
+from lrlab.rangetest.result import (
+    SCHEDULES,
+    Bounds,
+    LowConfidenceWarning,
+    RangeTestResult,
+    Suggestion,
+)
 from lrlab.rangetest.sweep import ladder, range_test
+from lrlab.rangetest.table import RULES, Rule
 
 __all__ = [
     "RULES",
@@ -16,7 +23,9 @@ __all__ = [
     "Bounds",
     "ConfirmResult",
     "HyperTestResult",
+    "LowConfidenceWarning",
     "RangeTestResult",
+    "Rule",
     "Suggestion",
     "confirm",
     "hyper_test",

@@ -90,8 +90,18 @@ class RangeTestResult:
         return self.updates + (int(self.coarse["updates"]) if self.coarse else 0)
 
     def signal(self) -> Signal:
-        """Whether the training loss carries a signal, and the validation loss's reading."""
-        return check_signal(self.lrs, self.losses, self.val_lrs, self.val_losses)
+        """Whether the training loss carries a signal, and the validation loss's reading
+        (this sweep's, else the coarse sweep's it refined)."""
+        own = check_signal(self.lrs, self.losses, self.val_lrs, self.val_losses)
+        if own.val_lr is not None or not self.coarse:
+            return own
+        first = check_signal(
+            self.coarse["lrs"],
+            self.coarse["losses"],
+            self.coarse.get("val_lrs"),
+            self.coarse.get("val_losses"),
+        )
+        return dataclasses.replace(own, val_lr=first.val_lr)
 
     # ------------------------------------------------------------------ suggestions
     def suggest(self, rule: str = "lrlab", *, resamples: int = 200, seed: int = 0) -> Suggestion:

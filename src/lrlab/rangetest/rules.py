@@ -211,8 +211,8 @@ def smith_accuracy(
     """
     # Smoothing the negated accuracy turns the rule into `_descent` on a loss-like curve.
     curve = prepare(np.asarray(lrs), -np.asarray(accuracy, dtype=float), bandwidth)
-    onset, i_max, _ = _descent(curve)
-    ragged = ragged_from(curve.raw - curve.fit, onset)
+    onset, i_max, rise = _descent(curve)
+    ragged = ragged_from(curve.raw, onset, rise)
     stop = min(i_max, ragged) if ragged is not None and ragged > onset else i_max
     why = "turns ragged" if stop < i_max else "stops"
     return RuleOutput(
@@ -227,19 +227,22 @@ RAGGED_WINDOW = 5
 RAGGED_FACTOR = 3.0
 
 
-def ragged_from(residuals: np.ndarray, onset: int) -> int | None:
-    """First index after ``onset`` where the scatter around the smooth curve (the median
-    absolute residual over `RAGGED_WINDOW` points) exceeds `RAGGED_FACTOR` times its
-    level up to the onset and beyond; None when it never does."""
-    r = np.abs(np.asarray(residuals, dtype=float))
+def ragged_from(values: np.ndarray, onset: int, rise: float) -> int | None:
+    """First index after ``onset`` where the curve turns ragged: its point-to-point
+    jaggedness (the second difference, blind to a smooth rise's slope), as a median over
+    `RAGGED_WINDOW` points, exceeds `RAGGED_FACTOR` times its level up to the onset and
+    a twentieth of the curve's total ``rise``."""
+    v = np.asarray(values, dtype=float)
     w = RAGGED_WINDOW
-    if len(r) < 2 * w + 2:
+    if len(v) < 2 * w + 2:
         return None
-    local = np.array([np.median(r[max(0, i - w // 2) : i + w // 2 + 1]) for i in range(len(r))])
-    base = float(np.median(r[: max(onset + 1, 2 * w)]))
+    jag = np.abs(np.convolve(v, [1.0, -2.0, 1.0], mode="same"))
+    jag[0], jag[-1] = jag[1], jag[-2]
+    local = np.array([np.median(jag[max(0, i - w // 2) : i + w // 2 + 1]) for i in range(len(v))])
+    base = float(np.median(jag[: max(onset + 1, 2 * w)]))
     if base <= 0:
-        base = float(np.median(r)) or 1e-12
-    high = np.flatnonzero(local[onset + 1 :] > RAGGED_FACTOR * base)
+        base = float(np.median(jag)) or 1e-12
+    high = np.flatnonzero(local[onset + 1 :] > max(RAGGED_FACTOR * base, 0.05 * rise))
     return onset + 1 + int(high[0]) if high.size else None
 
 

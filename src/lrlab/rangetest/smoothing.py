@@ -39,8 +39,11 @@ def local_linear_matrix(x: np.ndarray, bandwidth: float) -> np.ndarray:
     s1 = (w * d).sum(axis=1, keepdims=True)
     s2 = (w * d * d).sum(axis=1, keepdims=True)
     denom = s0 * s2 - s1 * s1
-    denom = np.where(np.abs(denom) < 1e-300, 1e-300, denom)
-    return w * (s2 - s1 * d) / denom
+    # A point with no neighbours within reach (a linear sweep's first LR, decades below
+    # the second) has no slope to fit: it keeps a weighted mean, i.e. its own value.
+    alone = (s2 <= 1e-8 * bandwidth**2 * s0) | (np.abs(denom) <= 1e-9 * s0 * s2)
+    denom = np.where(alone, 1.0, denom)
+    return np.where(alone, w / s0, w * (s2 - s1 * d) / denom)
 
 
 def smooth(x: np.ndarray, y: np.ndarray, bandwidth: float) -> np.ndarray:

@@ -24,6 +24,7 @@ from lrlab.optim import (
 )
 from lrlab.schedules import Constant, Schedule, cyclical_momentum
 from lrlab.study.arm_config import ArmConfig, FreezeConfig, MomentumRange
+from lrlab.study.confidence import read_bounds
 from lrlab.study.resolve import bound_schedule, count, materialize
 from lrlab.study.tuning import confirm_runs, sweep
 from lrlab.tasks import TaskData
@@ -60,23 +61,24 @@ def range_test_bounds(
     """Run the arm's range test on the trial's own model, data order and optimizer."""
     rt = arm.range_test
     assert rt is not None
-    result = sweep(
-        model,
-        optimizer,
-        data,
-        start_lr=rt.start_lr,
-        end_lr=rt.end_lr,
-        num_updates=rt.num_updates,
-        mode=rt.mode,
-    )
     which = bound_schedule(arm.lr, rt.schedule)
-    b = result.bounds(
+    result, b = read_bounds(
+        rt,
+        arm.name,
+        lambda **refine: sweep(
+            model,
+            optimizer,
+            data,
+            start_lr=rt.start_lr,
+            end_lr=rt.end_lr,
+            num_updates=rt.num_updates,
+            mode=rt.mode,
+            **refine,
+        ),
         which,
-        rule=rt.rule,
-        iters_per_epoch=data.iters_per_epoch,
-        epochs_per_step=rt.epochs_per_step,
+        data.iters_per_epoch,
     )
-    scale, updates, confirmed = 1.0, result.updates, None
+    scale, updates, confirmed = 1.0, result.tuning_updates, None
     if rt.confirm:
         # short 1cycle runs at multiples of the rule's LR, from the trial's starting state
         candidates = [b.suggestion.lr * f for f in rt.confirm]

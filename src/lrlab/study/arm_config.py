@@ -53,6 +53,8 @@ class RangeTestConfig(Strict):
         Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=2, max_length=6)] | None
     ) = None
     confirm_updates: Annotated[int, Field(ge=4)] = 30
+    # a pick flagged as not confident: refine the sweep, stop the arm, or use it anyway
+    on_low_confidence: Literal["refine", "error", "use"] = "refine"
 
     @field_validator("rule")
     @classmethod

@@ -70,6 +70,7 @@ class FindSettings:
     test_weight_decay: bool = False
     confirm: int = 0
     confirm_updates: int = 30
+    refine: bool = True
 
     def __post_init__(self) -> None:
         one_of("--optimizer", self.optimizer, OPTIMIZERS, "an optimizer")
@@ -198,7 +199,7 @@ def find_on_task(
     """Run the range test (and the tests ``settings`` ask for) on the task ``task`` names.
 
     >>> r = find_on_task(TaskConfig(data="digits", model="mlp"), FindSettings(num_updates=20))
-    >>> r.task, r.iters_per_epoch, 0 < r.range_test.updates <= 20
+    >>> r.task, r.iters_per_epoch, 0 < r.range_test.tuning_updates <= 20 + 50
     ('digits/mlp', 23, True)
     """
     s = settings or FindSettings()
@@ -230,6 +231,7 @@ def find_on_task(
         num_updates=s.num_updates,
         mode=s.mode,
         progress=progress,
+        refine=s.refine,
     )
     out = FindResult(result, data.iters_per_epoch, task.label)
     if s.confirm:

@@ -1,0 +1,50 @@
+"""What a study does with a range-test pick that is not confident (``on_low_confidence``).
+
+* ``"refine"`` (default): the range test runs a second, denser sweep when the first has
+  no signal (within the tuning budget); a pick that is still not confident is used, with
+  a `LowConfidenceWarning` and its reasons stored with the trial's bounds.
+* ``"error"``: as ``"refine"``, then a pick that is still not confident stops the arm
+  with a message saying why and how to go on.
+* ``"use"``: no second sweep; the pick is used as it is (warned and stored).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from lrlab.rangetest import Bounds, LowConfidenceWarning, RangeTestResult
+
+#: tuning updates (sweep, refined sweep, confirm) a trial may always spend
+TUNING_FLOOR = 200
+
+
+def read_bounds(
+    cfg: Any,
+    arm: str,
+    run_sweep: Callable[..., RangeTestResult],
+    schedule: str,
+    iters_per_epoch: int,
+) -> tuple[RangeTestResult, Bounds]:
+    """Sweep (``run_sweep(refine=..., refine_updates=...)``) and read the bounds ``cfg``
+    (a `RangeTestConfig`) asks for, applying its ``on_low_confidence`` policy."""
+    confirm = len(cfg.confirm or ()) * cfg.confirm_updates
+    left = max(0, TUNING_FLOOR - cfg.num_updates - confirm)
+    result = run_sweep(refine=cfg.on_low_confidence != "use", refine_updates=left)
+    with warnings.catch_warnings():
+        if cfg.on_low_confidence == "error":
+            warnings.simplefilter("ignore", LowConfidenceWarning)
+        b = result.bounds(
+            schedule,
+            rule=cfg.rule,
+            iters_per_epoch=iters_per_epoch,
+            epochs_per_step=cfg.epochs_per_step,
+        )
+    if cfg.on_low_confidence == "error" and not b.suggestion.confident:
+        raise ValueError(
+            f"arm {arm!r}: the range test's pick max_lr={b.max_lr:.3g} is not confident "
+            f"({'; '.join(b.suggestion.warnings)}); give the arm fixed bounds, a longer "
+            "sweep (range_test.num_updates), or range_test.on_low_confidence = 'use'"
+        )
+    return result, b

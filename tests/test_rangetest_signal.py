@@ -1,0 +1,191 @@
+"""lrlab.rangetest.signal: sweeps without signal are detected and handled (hand-made curves)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from lrlab.rangetest import LowConfidenceWarning, RangeTestResult, range_test
+from lrlab.rangetest import rules as R
+from lrlab.rangetest.signal import MIN_POINTS, VAL_MULTIPLE, check_signal, refine_range
+from lrlab.rangetest.smoothing import local_linear_matrix
+from lrlab.rangetest.sweep import _refinement
+
+LRS = np.logspace(-7, 1, 100)  # the default ladder: 100 updates over eight decades
+
+
+def _result(losses: np.ndarray, stop: str = "completed", **kw: object) -> RangeTestResult:
+    n = len(losses)
+    return RangeTestResult(
+        "exp", 1e-7, 10.0, 100, list(LRS[:n]), list(losses), list(losses), stop, n, **kw
+    )
+
+
+def _noise(n: int, sd: float, seed: int = 0) -> np.ndarray:
+    return sd * np.random.default_rng(seed).standard_normal(n)
+
+
+def _val(drop_at: float | None, n: int = 21) -> tuple[list[float], list[float]]:
+    """Validation every five updates: flat at 0.70, or a dip to 0.50 centred at ``drop_at``."""
+    idx = np.linspace(0, 99, n).round().astype(int)
+    lrs = LRS[idx]
+    if drop_at is None:
+        return list(lrs), [0.70] * n
+    depth = 0.2 * np.exp(-0.5 * (np.log10(lrs / drop_at) / 0.5) ** 2)
+    return list(lrs), list(0.70 - depth)
+
+
+def test_a_flat_loss_has_no_signal_and_the_second_sweep_covers_the_top_four_decades() -> None:
+    r = _result(0.69 + _noise(100, 0.01))
+    sig = r.signal()
+    assert not sig.ok and sig.reasons[0].startswith("no signal: the loss fell by")
+    assert sig.moved_from is None and sig.val_lr is None
+    assert refine_range(sig, r.lrs, r.losses, mode="exp", start_lr=1e-7, end_lr=10.0) == (
+        pytest.approx(1e-3),
+        10.0,
+    )
+    assert _refinement(r) == (pytest.approx(1e-3), 10.0)
+    s = r.suggest()
+    assert not s.confident and any("no signal" in w for w in s.warnings)
+    with pytest.warns(LowConfidenceWarning, match="not confident: no signal"):
+        r.bounds("one_cycle")
+
+
+def test_flat_then_up_refines_from_a_decade_below_the_rise_to_where_it_stopped() -> None:
+    # flat within noise 0.005 up to 1e-1, then a climb to 3x; the sweep diverged at index 95
+    x = np.log10(LRS[:96])
+    y = 0.69 + _noise(96, 0.005, seed=1) + 2.0 * np.clip(x + 1, 0, None) ** 2
+    r = _result(y, "diverged")
+    sig = r.signal()
+    assert not sig.ok
+    # the climb leaves the noise band (3 x 0.005, or 1% of 0.69) at 2 (x + 1)^2 > 0.0069,
+    # lr > 0.115; the smoothed curve (bandwidth 0.32 decades) leaves it about that earlier
+    assert 0.115 / 10**0.35 <= sig.moved_from <= 0.115
+    lo, hi = refine_range(sig, r.lrs, r.losses, mode="exp", start_lr=1e-7, end_lr=10.0)
+    assert hi == LRS[95] and lo == pytest.approx(sig.moved_from / 10)  # a decade below
+
+
+def test_noisy_flat_loss_with_a_validation_signal_is_read_off_the_validation_loss() -> None:
+    val_lrs, val_losses = _val(drop_at=3e-3)
+    r = _result(0.69 + _noise(100, 0.02, seed=2), val_lrs=val_lrs, val_losses=val_losses)
+    sig = r.signal()
+    i_min = int(np.argmin(val_losses))
+    assert not sig.ok and sig.val_lr == pytest.approx(VAL_MULTIPLE * val_lrs[i_min])
+    s = r.suggest()
+    assert s.lr == sig.val_lr and s.confident and "validation loss" in s.reason
+    assert _refinement(r) is None  # the validation reading is used: no second sweep
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LowConfidenceWarning)
+        assert r.bounds("one_cycle").max_lr == s.lr
+    # a flat validation curve gives no reading
+    flat_lrs, flat = _val(None)
+    assert check_signal(r.lrs, r.losses, flat_lrs, flat).val_lr is None
+
+
+def test_a_too_short_sweep_is_flagged_and_its_validation_minimum_not_trusted() -> None:
+    lrs = np.logspace(-7, 1, 18)
+    y = 0.3 + 2.0 / (1 + np.exp(4 * (np.log10(lrs) + 3)))
+    val_lrs, val_losses = list(lrs), list(y + 0.1)
+    r = RangeTestResult(
+        "exp", 1e-7, 10.0, 20, list(lrs), list(y), list(y), "completed", 18,
+        val_lrs=val_lrs, val_losses=val_losses,
+    )  # fmt: skip
+    sig = r.signal()
+    assert sig.reasons == ("only 18 points: too short a sweep to read with confidence",)
+    assert sig.val_lr is None  # below MIN_POINTS the validation minimum sits decades late
+    assert MIN_POINTS > 18 and not r.suggest().confident
+    lo, hi = refine_range(sig, r.lrs, r.losses, mode="exp", start_lr=1e-7, end_lr=10.0)
+    assert hi == 10.0 and lo == pytest.approx(sig.moved_from / 10)
+
+
+def test_a_clear_curve_has_a_signal_and_is_not_refined() -> None:
+    x = np.log10(LRS)
+    y = 0.3 + 2.0 / (1 + np.exp(4 * (x + 3))) + 3.0 * np.clip(x + 1, 0, None) ** 2
+    r = _result(y + _noise(100, 0.02, seed=4), "diverged")
+    assert r.signal().ok and _refinement(r) is None and r.suggest().confident
+
+
+def test_a_short_sweep_is_refined_within_the_given_updates_and_reports_both() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(256, 4)
+    y = (x[:, 0] > 0).long()
+    data = [(x[i : i + 32], y[i : i + 32]) for i in range(0, 256, 32)]
+
+    def run(refine: bool) -> RangeTestResult:
+        torch.manual_seed(0)
+        model = torch.nn.Linear(4, 2)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        kw = dict(loss_fn=torch.nn.functional.cross_entropy, num_updates=12, refine=refine)
+        return range_test(model, opt, data, refine_updates=40, **kw)  # type: ignore[arg-type]
+
+    plain, refined = run(False), run(True)
+    assert plain.coarse is None and plain.tuning_updates == plain.updates <= 12
+    assert refined.coarse is not None and refined.coarse["updates"] == plain.updates
+    assert refined.num_updates == 40
+    assert refined.tuning_updates == plain.updates + refined.updates
+    assert refined.start_lr > plain.start_lr  # the window starts where the loss moved
+    back = RangeTestResult.from_json(refined.to_json())
+    assert back.coarse is not None and back.tuning_updates == refined.tuning_updates
+
+
+def test_an_isolated_point_keeps_its_value_under_the_local_linear_smoother() -> None:
+    # a linear sweep's first LR (1e-7) sits five decades below the next (0.1)
+    x = np.log10(np.array([1e-7, 0.1, 0.2, 0.3, 0.4, 0.5]))
+    s = local_linear_matrix(x, 0.1)
+    y = np.array([2.3, 2.0, 1.5, 1.0, 1.2, 3.0])
+    assert (s @ y)[0] == pytest.approx(2.3)
+
+
+def test_smith_accuracy_stops_where_accuracy_turns_ragged() -> None:
+    x = np.log10(LRS)
+    acc = 0.1 + 0.8 / (1 + np.exp(-3 * (x + 4)))  # rises around 1e-4, saturates at 0.9
+    acc = acc + _noise(100, 0.005, seed=5)
+    acc[70:] += 0.15 * np.where(np.arange(30) % 2, 1.0, -1.0)  # ragged from index 70
+    out = R.smith_accuracy(LRS, acc)
+    assert 68 <= out.position <= 72 and "ragged" in out.reason
+    smooth = R.smith_accuracy(LRS, 0.1 + 0.8 / (1 + np.exp(-3 * (x + 4))) - 0.3 * (x > -1))
+    assert "stops" in smooth.reason
+
+
+def test_clr_base_is_smiths_onset_for_smiths_rules() -> None:
+    x = np.log10(LRS)
+    y = 0.3 + 2.0 / (1 + np.exp(4 * (x + 3))) + 3.0 * np.clip(x + 1, 0, None) ** 2
+    r = _result(y + _noise(100, 0.02, seed=6), "diverged")
+    s = r.suggest("smith_loss")
+    b = r.bounds("clr", rule="smith_loss")
+    assert (b.base_lr, b.max_lr) == (s.low, s.lr) and s.low is not None and s.low < s.lr
+    d = r.bounds("clr")  # the default rule has no base of its own: a quarter of the max
+    assert d.base_lr == d.max_lr / 4
+
+
+def test_a_study_refines_stops_or_uses_a_low_confidence_pick() -> None:
+    from lrlab.cli.find import confidence_line
+    from lrlab.study.arm_config import RangeTestConfig
+    from lrlab.study.confidence import read_bounds
+
+    flat = _result(0.69 + _noise(100, 0.01))
+    asked: list[dict[str, object]] = []
+
+    def run_sweep(**kw: object) -> RangeTestResult:
+        asked.append(kw)
+        return flat
+
+    with pytest.warns(LowConfidenceWarning):
+        _, b = read_bounds(RangeTestConfig(), "a", run_sweep, "one_cycle", 10)
+    assert asked[-1] == {"refine": True, "refine_updates": 100}  # 200 - the 100-update sweep
+    assert b.suggestion.warnings and not b.suggestion.confident
+    cfg = RangeTestConfig(on_low_confidence="use", confirm=[1, 2], confirm_updates=30)
+    with pytest.warns(LowConfidenceWarning):
+        read_bounds(cfg, "a", run_sweep, "one_cycle", 10)
+    assert asked[-1] == {"refine": False, "refine_updates": 40}
+    with pytest.raises(ValueError, match=r"arm 'a': the range test's pick .* not confident"):
+        read_bounds(RangeTestConfig(on_low_confidence="error"), "a", run_sweep, "one_cycle", 10)
+    with pytest.raises(ValueError, match="on_low_confidence"):
+        RangeTestConfig(on_low_confidence="ignore")  # type: ignore[arg-type]
+    assert confidence_line(flat).startswith("LOW CONFIDENCE: max_lr ")
+    x = np.log10(LRS)
+    y = 0.3 + 2.0 / (1 + np.exp(4 * (x + 3))) + 3.0 * np.clip(x + 1, 0, None) ** 2
+    assert confidence_line(_result(y + _noise(100, 0.02), "diverged")).startswith("max_lr ")
