@@ -96,7 +96,7 @@ def lrlab_suggestions(task: dict[str, Any], opt: dict[str, Any], seed: int) -> d
     t0 = time.perf_counter()
     rt = sweep(task, opt, seed)
     return {
-        "updates": rt.updates,
+        "updates": rt.tuning_updates,
         "seconds": time.perf_counter() - t0,
         "curve": json.loads(rt.to_json()),
         "suggestions": read_rules(rt),
@@ -278,7 +278,11 @@ def run_combo(
         peer = fname.split(":")[0]
         updates = [
             sugg[s]["lrlab"]["updates"]
-            + (sugg[s]["lrlab"]["confirm"]["updates"] if fname.endswith("+confirm") else 0)
+            + (
+                sugg[s]["lrlab"].get("confirm", {}).get("updates", 0)
+                if fname.endswith("+confirm")
+                else 0
+            )
             if peer == "lrlab"
             else sugg[s].get("peers", {}).get("updates", {}).get(peer)
             for s in seeds

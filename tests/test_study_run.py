@@ -309,8 +309,10 @@ def test_range_test_confirm_step_picks_the_lowest_validation_loss(tmp_path: Path
             ],
         }
 
-    plain = run_trial(expand(parse_study(study({"num_updates": 40})), str(tmp_path / "a"))[0])
-    rt = {"num_updates": 40, "confirm": [1.0, 4.0, 16.0], "confirm_updates": 8}
+    # "use": no refined sweep, whose length would differ with the confirm step's budget
+    first = {"num_updates": 40, "on_low_confidence": "use"}
+    plain = run_trial(expand(parse_study(study(first)), str(tmp_path / "a"))[0])
+    rt = {**first, "confirm": [1.0, 4.0, 16.0], "confirm_updates": 8}
     checked = run_trial(expand(parse_study(study(rt)), str(tmp_path / "b"))[0])
     rule_lr = plain["final"]["bounds"]["max_lr"]
     c = checked["final"]["bounds"]["confirm"]

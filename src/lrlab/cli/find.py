@@ -160,10 +160,19 @@ def find(
     for name, ht in (("momentum", result.momentum), ("weight_decay", result.weight_decay)):
         if ht is not None:
             scores = ", ".join(f"{v:g}: {s:.4f}" for v, s in zip(ht.values, ht.scores))
-            console.print(f"  {name} test (mean validation loss): {scores} -> best {ht.best:g}")
+            console.print(f"  {name} test (mean validation loss): {scores} -> {ht.summary()}")
             ht.plot(folder / f"{name}_test.png")
             (folder / f"{name}_test.json").write_text(
-                json.dumps({"values": ht.values, "scores": ht.scores, "best": ht.best}, indent=1)
+                json.dumps(
+                    {
+                        "values": ht.values,
+                        "scores": ht.scores,
+                        "best": ht.best,
+                        "lead": ht.lead(),
+                        "decisive": ht.decisive,
+                    },
+                    indent=1,
+                )
             )
     console.print(f"wrote {folder / 'range_test.png'} and {folder / 'range_test.json'}")
 

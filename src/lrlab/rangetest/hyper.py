@@ -40,6 +40,34 @@ class HyperTestResult:
             raise ValueError(f"every {self.name} value diverged; lower the LR range")
         return min(finite)[1]
 
+    def lead(self) -> tuple[float, float] | None:
+        """(how much lower ``best``'s mean validation loss is than the runner-up's, its
+        standard error): the pair's evaluations are taken at the same LRs on the same
+        batches, so the error is that of their paired differences. None with one value."""
+        ranked = sorted((s, i) for i, s in enumerate(self.scores) if math.isfinite(s))
+        if len(ranked) < 2:
+            return None
+        a, b = (_tail(self.runs[i]) for _, i in ranked[:2])
+        diffs = [y - x for x, y in zip(a, b)]
+        n = len(diffs)
+        mean = sum(diffs) / n
+        sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1)) if n > 1 else math.inf
+        return mean, sd / math.sqrt(n)
+
+    @property
+    def decisive(self) -> bool:
+        """Whether ``best`` leads the runner-up by more than two standard errors."""
+        lead = self.lead()
+        return lead is not None and lead[0] > 2 * lead[1]
+
+    def summary(self) -> str:
+        """``best`` with its lead over the runner-up, or a note that it is a tie."""
+        lead = self.lead()
+        if lead is None:
+            return f"{self.name} {self.best:g}"
+        verdict = "" if self.decisive else " (within noise: treat as a tie)"
+        return f"{self.name} {self.best:g}, ahead by {lead[0]:.2g} ± {lead[1]:.2g}{verdict}"
+
     def plot(self, path: str | Path) -> Path:
         """Validation loss against LR, one curve per value, the best one drawn thickest."""
         from lrlab._figures import save, subplots
@@ -124,7 +152,7 @@ def hyper_test(
             runs.append(run)
             # A run that stopped early (non-finite loss) was evaluated only while it still
             # worked; averaging those evaluations would make the worst value look best.
-            tail = (run.val_losses or [math.nan])[1:] or [math.nan]
+            tail = _tail(run)
             ok = run.stop_reason == "completed" and all(math.isfinite(x) for x in tail)
             scores.append(sum(tail) / len(tail) if ok else math.inf)
     finally:
@@ -145,3 +173,8 @@ def weight_decay_test(
 ) -> HyperTestResult:
     """`hyper_test` over weight decay, {1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 0} by default."""
     return hyper_test("weight_decay", values, *args, **kwargs)
+
+
+def _tail(run: RangeTestResult) -> list[float]:
+    """The evaluations a hyper test scores: every one after the starting point."""
+    return (run.val_losses or [math.nan])[1:] or [math.nan]

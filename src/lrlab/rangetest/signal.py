@@ -7,7 +7,9 @@ noise, and every rule reads a learning rate off it. This module says when that h
 
 * the training loss has no signal when the sweep is too short (fewer than `MIN_POINTS`
   finite points), when it never fell, or when its smoothed descent is within `SNR` times
-  the spread of the raw losses around the smooth fit (and within 1% of its level);
+  the noise of that difference on the smoothed curve (the raw losses' spread around it,
+  shrunk by the smoother's averaging at the two points; pure noise over ten independent
+  stretches spans about three of those deviations) or within 1% of its level;
 * the validation loss the sweep records (every few updates, on fixed batches, so with
   far less noise) is read when it fell clearly on a sweep of `MIN_POINTS` or more:
   `val_lr` is `VAL_MULTIPLE` x the LR at its minimum, the default rule's reading;
@@ -25,7 +27,7 @@ import numpy as np
 from lrlab.rangetest.rules import CurveError, prepare
 
 MIN_POINTS = 30  # finite points a curve needs to be read with confidence
-SNR = 3.0  # the smoothed descent must exceed this many raw-loss noise deviations
+SNR = 5.0  # the smoothed descent must exceed this many deviations of the smoothed curve
 MIN_RELATIVE_DROP = 0.01  # ... and this fraction of the loss level
 VAL_MIN_POINTS = 6
 VAL_SNR = 4.0  # validation is on fixed batches: its noise is the drift between evaluations
@@ -67,18 +69,25 @@ def training_signal(lrs: np.ndarray, losses: np.ndarray) -> tuple[list[str], flo
     reasons = []
     if len(curve.raw) < MIN_POINTS:
         reasons.append(f"only {len(curve.raw)} points: too short a sweep to read with confidence")
-    noise = _robust_sd(curve.raw - curve.fit)
+    # the smoothed curve's own noise: the raw losses' spread around it, scaled by the
+    # smoother's averaging (the norm of a row of the smoother matrix)
+    raw_noise = _robust_sd(curve.raw - curve.fit)
+    spread = raw_noise * np.sqrt((curve.smoother**2).sum(axis=1))  # larger at the ends
     fit = curve.fit
     i_min = int(np.argmin(fit))
-    top = float(np.max(fit[: i_min + 1]))
+    i_top = int(np.argmax(fit[: i_min + 1]))
+    top = float(fit[i_top])
     drop = top - float(fit[i_min])
+    noise = float(np.hypot(spread[i_top], spread[i_min]))
     level = max(abs(top), abs(float(fit[0])), 1e-12)
     if drop <= max(SNR * noise, MIN_RELATIVE_DROP * level):
         reasons.append(
-            f"no signal: the loss fell by {drop:.3g}, within its own noise "
-            f"(raw losses scatter by {noise:.3g} around the smoothed curve)"
+            f"no signal: the loss fell by {drop:.3g}, within its own noise (raw losses "
+            f"scatter by {raw_noise:.3g}; the smoothed curve by {noise:.3g})"
         )
-    away = np.abs(fit - fit[0]) > max(SNR * noise, MIN_RELATIVE_DROP * level)
+    away = np.abs(fit - fit[0]) > np.maximum(
+        SNR * np.hypot(spread, spread[0]), MIN_RELATIVE_DROP * level
+    )
     moved = float(curve.lrs[int(np.argmax(away))]) if away.any() else None
     return reasons, moved
 
