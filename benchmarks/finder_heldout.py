@@ -49,6 +49,7 @@ GRIDS = {"sgd": (-3.0, 0.5), "adam": (-4.5, -0.5), "adamw": (-4.5, -0.5)}
 MULTIPLES = (0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0)
 FASTAI = ("valley", "steep", "minimum", "slide")
 SWEEP = 100
+PEERS = True  # --no-peers: lrlab's finders only
 
 
 def budget(task: HeldoutTask) -> int:
@@ -140,6 +141,49 @@ def picks(rt: RangeTestResult) -> dict[str, dict[str, Any]]:
     return out
 
 
+def lightning_pick(task: HeldoutTask, seed: int) -> float | None:
+    """PyTorch Lightning's ``Tuner(trainer).lr_find`` at its defaults, then ``suggestion()``
+    (the peer as benchmarks/peers/lightning_runner.py runs it, on this task's model)."""
+    import logging
+    import tempfile
+
+    import pytorch_lightning as pl
+    from pytorch_lightning.tuner import Tuner
+
+    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+    model, opt = start(task, seed)
+
+    class Module(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model, self.lr = model, 1e-8
+
+        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            return task.loss(self.model(batch[0]), batch[1])
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return opt
+
+    class Batches(torch.utils.data.IterableDataset):  # the order every lrlab finder sees
+        def __iter__(self) -> Any:
+            return iter([b for e in range(4) for b in batches(task, seed, e)])
+
+    data = torch.utils.data.DataLoader(Batches(), batch_size=None)
+    with tempfile.TemporaryDirectory(prefix="lrlab-lightning-") as root:
+        trainer = pl.Trainer(
+            accelerator="cpu",
+            devices=1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            default_root_dir=root,
+        )
+        torch.set_num_threads(1)
+        finder = Tuner(trainer).lr_find(Module(), train_dataloaders=data)
+        return None if finder is None else finder.suggestion()
+
+
 def interpolate(grid: dict[float, float], lr: float | None) -> float:
     """The seed-mean grid score at ``lr`` (linear in log LR; outside the grid: the edge)."""
     if lr is None or not lr > 0:
@@ -173,6 +217,16 @@ def run_task(name: str, seeds: list[int], grid_n: int, out: Path) -> dict[str, A
     per_seed = {
         s: picks(RangeTestResult.from_json(json.dumps(curves[str(s)]["curve"]))) for s in seeds
     }
+    peers = cache.setdefault("lightning", {})
+    for s in seeds:
+        if str(s) not in peers and PEERS:
+            try:
+                peers[str(s)] = lightning_pick(task, s)
+            except ImportError:
+                peers[str(s)] = None
+            path.write_text(json.dumps(cache, indent=1))
+        if str(s) in peers:
+            per_seed[s]["lightning"] = {"lr": peers[str(s)], "flagged": False, "updates": 100}
     means = {lr: statistics.mean(trained(s, lr) for s in seeds) for lr in grid}
     best = max(means, key=lambda k: means[k])
     finders: dict[str, Any] = {}
@@ -305,7 +359,10 @@ def main() -> None:
         "--out", type=Path, default=REPO / "benchmarks" / "results" / "finder_heldout"
     )
     parser.add_argument("--doc", action="store_true", help="also write docs/finder_heldout.md")
+    parser.add_argument("--no-peers", action="store_true", help="skip Lightning's lr_find")
     args = parser.parse_args()
+    global PEERS
+    PEERS = not args.no_peers
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     results = []

@@ -70,6 +70,7 @@ def find(
 ) -> None:
     """Run the LR range test on a task: print suggestions, write the plot and the JSON."""
     from lrlab.rangetest import RULES
+    from lrlab.schedules import BOUNDS_READINGS
     from lrlab.study.find import FindSettings, find_on_task, find_task, parse_options
 
     settings = FindSettings(
@@ -143,7 +144,7 @@ def find(
             Text("; ".join(s.warnings) or s.reason),
         )
     console.print(table)
-    for schedule in ("one_cycle", "clr", "constant"):
+    for schedule in BOUNDS_READINGS:
         try:
             b = rt.bounds(schedule, iters_per_epoch=result.iters_per_epoch)
         except ValueError as e:

@@ -16,9 +16,10 @@ import numpy as np
 from lrlab.rangetest import rules as R
 from lrlab.rangetest.signal import VAL_MULTIPLE, Signal, check_signal
 from lrlab.rangetest.table import RULES
+from lrlab.schedules import BOUNDS_READINGS
 
-#: the bounds a reading gives, by the schedule family trained with them (see `Bounds`)
-SCHEDULES = ("one_cycle", "clr", "constant")
+#: the readings `RangeTestResult.bounds` gives (`lrlab.schedules.BoundsReading`)
+SCHEDULES = BOUNDS_READINGS
 
 
 class LowConfidenceWarning(UserWarning):

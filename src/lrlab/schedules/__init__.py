@@ -68,6 +68,8 @@ from lrlab.schedules._one_cycle import (
     one_cycle_torch,
 )
 from lrlab.schedules._registry import (
+    BOUNDS_READINGS,
+    BoundsReading,
     bound_fields,
     bounds_reading,
     is_cyclical,
@@ -81,8 +83,10 @@ from lrlab.schedules._warmup import Warmup, WarmupStableDecay, warmup, warmup_st
 
 __all__ = [
     "AFTER_END",
+    "BOUNDS_READINGS",
     "MIN_AMPLITUDE",
     "SGDR",
+    "BoundsReading",
     "Clip",
     "Constant",
     "Cosine",

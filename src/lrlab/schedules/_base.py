@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, NoReturn
 
-from lrlab.schedules._registry import build, has_field, register
+from lrlab.schedules._registry import BoundsReading, build, has_field, register
 
 AFTER_END = ("hold", "error", "cycle")
 
@@ -61,7 +61,7 @@ class Schedule:
     #: with: ``"one_cycle"`` (max at the suggestion, base a tenth of it), ``"clr"`` (base a
     #: quarter of max, and a step size) or ``"constant"`` (one LR, a third of the max, for
     #: families that start at their peak and only hold or decay).
-    bounds_reading: ClassVar[str] = "constant"
+    bounds_reading: ClassVar[BoundsReading] = "constant"
     #: True where ``total`` has a default and leaving it out means "no end" (held or
     #: unbounded), so a trial does not fill it with its own number of updates.
     total_optional: ClassVar[bool] = False

@@ -11,12 +11,21 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 if TYPE_CHECKING:
     from lrlab.schedules._base import Schedule
 
 _REGISTRY: dict[str, type[Schedule]] = {}
+
+
+#: How a range test's pick becomes a schedule's bounds: the reading a family of schedules
+#: trains with (`RangeTestResult.bounds`). Not schedule kinds: "one_cycle" serves 1cycle,
+#: SGDR and warm restarts (max at the pick, base a tenth), "clr" the cyclical families
+#: (base a quarter of max, or Smith's onset, and a step size), "constant" the families that
+#: start at their peak and only hold or decay (a third of the pick).
+BoundsReading = Literal["one_cycle", "clr", "constant"]
+BOUNDS_READINGS: tuple[str, ...] = get_args(BoundsReading)
 
 
 def register(kind: str, cls: type[Schedule]) -> None:
@@ -85,7 +94,7 @@ def bound_fields(kind: str) -> dict[str, str]:
     return dict(schedule_class(kind).bound_fields)
 
 
-def bounds_reading(kind: str) -> str:
+def bounds_reading(kind: str) -> BoundsReading:
     """The range-test reading family ``kind`` trains best with: "one_cycle", "clr" or "constant".
 
     >>> bounds_reading("sgdr"), bounds_reading("exp_range"), bounds_reading("cosine")

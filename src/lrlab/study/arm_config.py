@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from lrlab.schedules import BoundsReading
 from lrlab.study.config_fields import (
     OPTIMIZERS,
     Count,
@@ -41,7 +42,7 @@ class RangeTestConfig(Strict):
     """Run a range test at the start of each trial and take the LR bounds from it."""
 
     rule: str = "lrlab"
-    schedule: Literal["one_cycle", "clr", "constant"] | None = None
+    schedule: BoundsReading | None = None
     start_lr: Annotated[float, Field(gt=0)] = 1e-7
     end_lr: Annotated[float, Field(gt=0)] = 10.0
     num_updates: Annotated[int, Field(ge=10)] = 100
