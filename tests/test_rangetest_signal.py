@@ -66,21 +66,29 @@ def test_flat_then_up_refines_from_a_decade_below_the_rise_to_where_it_stopped()
     # bandwidths earlier
     assert 0.115 / 10**0.48 <= sig.moved_from <= 0.115
     lo, hi = refine_range(sig, r.lrs, r.losses, mode="exp", start_lr=1e-7, end_lr=10.0)
-    assert hi == LRS[95] and lo == pytest.approx(sig.moved_from / 10)  # a decade below
+    assert lo == pytest.approx(sig.moved_from / 10)  # a decade below where it moved
+    assert hi == 10.0  # 3 x where it stopped (14.3), at most end_lr
 
 
 def test_noisy_flat_loss_with_a_validation_signal_is_read_off_the_validation_loss() -> None:
     val_lrs, val_losses = _val(drop_at=3e-3)
     r = _result(0.69 + _noise(100, 0.02, seed=2), val_lrs=val_lrs, val_losses=val_losses)
     sig = r.signal()
-    i_min = int(np.argmin(val_losses))
-    assert not sig.ok and sig.val_lr == pytest.approx(VAL_MULTIPLE * val_lrs[i_min])
+    # the dip's bottom: the first evaluation within a tenth of the drop (0.02) of its minimum
+    bottom = next(i for i, v in enumerate(val_losses) if v <= 0.70 - 0.9 * 0.2)
+    assert 0 < bottom <= int(np.argmin(val_losses))
+    assert not sig.ok and sig.val_lr == pytest.approx(VAL_MULTIPLE * val_lrs[bottom])
     s = r.suggest()
     assert s.lr == sig.val_lr and s.confident and "validation loss" in s.reason
     assert _refinement(r) is None  # the validation reading is used: no second sweep
     with warnings.catch_warnings():
         warnings.simplefilter("error", LowConfidenceWarning)
         assert r.bounds("one_cycle").max_lr == s.lr
+    # a flat bottom: 0.70 falls to 0.399; 90% of the drop (0.429) is first reached at 1e-2,
+    # two ladder steps before the lowest point
+    bottomed = [0.7] * 5 + [0.5, 0.45, 0.41, 0.405, 0.40, 0.399, 0.9]
+    flat_lrs = [10.0 ** (k / 2 - 5.5) for k in range(12)]
+    assert check_signal(r.lrs, r.losses, flat_lrs, bottomed).val_lr == pytest.approx(1.4e-2)
     # a flat validation curve gives no reading
     flat_lrs, flat = _val(None)
     assert check_signal(r.lrs, r.losses, flat_lrs, flat).val_lr is None

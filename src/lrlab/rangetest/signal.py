@@ -12,10 +12,13 @@ noise, and every rule reads a learning rate off it. This module says when that h
   stretches spans about three of those deviations) or within 1% of its level;
 * the validation loss the sweep records (every few updates, on fixed batches, so with
   far less noise) is read when it fell clearly on a sweep of `MIN_POINTS` or more:
-  `val_lr` is `VAL_MULTIPLE` x the LR at its minimum, the default rule's reading;
+  `val_lr` is `VAL_MULTIPLE` x the LR where it first reached 90% of its total drop
+  (and the drop is over 2% of its level: a loss at chance moves 1% while the output
+  bias settles);
 * `refine_range` is where a second, denser sweep looks: from a decade below the first LR
-  at which the training or validation loss moved beyond its noise up to where the
-  first sweep stopped (two decades at least); a linear sweep restarts at its start.
+  at which the training or validation loss moved beyond its noise up to three times
+  where the first sweep stopped (two decades at least); a linear sweep restarts at its
+  start.
 """
 
 from __future__ import annotations
@@ -31,8 +34,11 @@ SNR = 5.0  # the smoothed descent must exceed this many deviations of the smooth
 MIN_RELATIVE_DROP = 0.01  # ... and this fraction of the loss level
 VAL_MIN_POINTS = 6
 VAL_SNR = 4.0  # validation is on fixed batches: its noise is the drift between evaluations
+VAL_MIN_RELATIVE_DROP = 0.02  # a loss at chance moves 1% as the output bias settles
+VAL_BOTTOM = 0.9  # the bottom: the first point with 90% of the total drop
 VAL_MULTIPLE = 1.4  # the default rule's multiple of the LR at the minimum
 REFINE_DECADES = 2.0  # a refined exponential sweep spans at least this many decades
+REFINE_PAST = 3.0  # ... and runs to this multiple of where the first one stopped
 
 
 @dataclass(frozen=True)
@@ -112,9 +118,13 @@ def validation_reading(
     away = np.abs(v - v[0]) > threshold
     moved = float(lr[int(np.argmax(away))]) if away.any() else None
     i_min = int(np.argmin(v))
-    if i_min == 0 or float(v[0] - v[i_min]) <= threshold:
+    drop = float(v[0] - v[i_min])
+    if i_min == 0 or drop <= max(threshold, VAL_MIN_RELATIVE_DROP * level):
         return None, moved
-    return VAL_MULTIPLE * float(lr[i_min]), moved
+    # the bottom is where the loss first got within a tenth of the drop of its minimum:
+    # a flat bottom's lowest point wanders over a decade on noise alone
+    bottom = int(np.argmax(v <= v[0] - VAL_BOTTOM * drop))
+    return VAL_MULTIPLE * float(lr[bottom]), moved
 
 
 def check_signal(
@@ -143,13 +153,14 @@ def refine_range(
     start_lr: float,
     end_lr: float,
 ) -> tuple[float, float]:
-    """Where a second sweep looks: from a decade below where anything moved to where the
-    first sweep stopped (the last finite LR; end_lr if it never stopped)."""
+    """Where a second sweep looks: from a decade below where anything moved to
+    `REFINE_PAST` x where the first sweep stopped (at most end_lr)."""
     finite = [lr for lr, v in zip(lrs, losses) if np.isfinite(v)]
     hi = finite[-1] if finite and len(finite) < len(lrs) else (lrs[-1] if lrs else end_lr)
     if len(lrs) and len(finite) == len(lrs) and lrs[-1] >= end_lr * 0.999:
         hi = end_lr
-    hi = max(hi, start_lr * 10)
+    # the denser sweep trains longer below that point and may hold on past it
+    hi = min(max(hi, start_lr * 10) * REFINE_PAST, end_lr)
     if mode == "linear":
         return start_lr, hi
     lo = signal.moved_from / 10 if signal.moved_from is not None else hi / 10**4
