@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from lrlab.rangetest import rules as R
-from lrlab.rangetest.signal import VAL_MULTIPLE, Signal, check_signal
+from lrlab.rangetest.signal import REFINED_MULTIPLE, VAL_MULTIPLE, Signal, check_signal
 from lrlab.rangetest.table import RULES
 from lrlab.schedules import BOUNDS_READINGS
 
@@ -128,6 +128,8 @@ class RangeTestResult:
                 f"loss had no signal ({signal.reasons[0]})"
             )
             return Suggestion(signal.val_lr, rule, reason, None, None, ())
+        if rule == "lrlab" and self.coarse:
+            fn = _refined_rule
         try:
             out = fn(lrs, ys, self.num_updates)
         except R.CurveError as e:
@@ -257,6 +259,11 @@ class RangeTestResult:
         for key in ("losses", "smoothed"):
             data[key] = [math.nan if v is None else v for v in data[key]]
         return cls(**data)
+
+
+def _refined_rule(lrs: np.ndarray, losses: np.ndarray, num_updates: int) -> R.RuleOutput:
+    """The default rule on a refined sweep (`REFINED_MULTIPLE` in place of 1.4)."""
+    return R.lrlab_rule(lrs, losses, multiple=REFINED_MULTIPLE)
 
 
 def _finite(obj: Any) -> Any:

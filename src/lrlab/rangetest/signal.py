@@ -39,6 +39,11 @@ VAL_BOTTOM = 0.9  # the bottom: the first point with 90% of the total drop
 VAL_MULTIPLE = 1.4  # the default rule's multiple of the LR at the minimum
 REFINE_DECADES = 2.0  # a refined exponential sweep spans at least this many decades
 REFINE_PAST = 3.0  # ... and runs to this multiple of where the first one stopped
+#: The default rule's multiple on a refined sweep: a denser sweep has trained longer by the
+#: time it reaches each LR, so its minimum sits higher. Measured: refined picks at 1.4 x
+#: were 0.9-3.6x the best grid LR (median 2x) on MNIST-1D, Fashion-MNIST, a GRU and a deep
+#: MLP; 1cycle loses little a factor below its best and everything a factor above.
+REFINED_MULTIPLE = 0.7
 
 
 @dataclass(frozen=True)

@@ -191,9 +191,6 @@ def _refinement(result: RangeTestResult) -> tuple[float, float] | None:
     """The LR window of a second sweep when the first has no signal (or disagrees with
     itself under resampling); None when it can be read as it is."""
     signal = check_signal(result.lrs, result.losses, result.val_lrs, result.val_losses)
-    if not signal.ok and signal.val_lr is not None:
-        # the validation loss fell clearly: its reading is used, no second sweep needed
-        return None
     if signal.ok:
         try:
             if result.suggest("lrlab").confident:
