@@ -225,3 +225,16 @@ def test_a_weight_decay_winner_that_leads_within_noise_is_called_a_tie() -> None
         "weight_decay", [1e-4, 1e-2], [run(best), run([2.0, 1.2, 1.21, 1.19])], [1.0, 1.2]
     )
     assert far.decisive and far.summary() == "weight_decay 0.0001, ahead by 0.2 ± 0.0058"
+
+
+def test_a_linear_sweep_at_default_settings_is_refined_into_a_readable_curve() -> None:
+    from lrlab.study.find import FindSettings, TaskConfig, find_on_task
+
+    rt = find_on_task(
+        TaskConfig(data="digits", model="mlp"), FindSettings(mode="linear")
+    ).range_test
+    # 0, 0.1, 0.2, ... : the first sweep diverges after a handful of points
+    assert rt.coarse is not None and rt.coarse["updates"] < MIN_POINTS
+    assert rt.mode == "linear" and rt.start_lr == 1e-7 and len(rt.losses) >= MIN_POINTS
+    assert rt.end_lr == pytest.approx(rt.coarse["lrs"][-1])  # again, up to where it stopped
+    assert rt.suggest().lr < rt.end_lr and rt.tuning_updates <= 200

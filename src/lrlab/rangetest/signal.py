@@ -17,8 +17,8 @@ noise, and every rule reads a learning rate off it. This module says when that h
   bias settles);
 * `refine_range` is where a second, denser sweep looks: from a decade below the first LR
   at which the training or validation loss moved beyond its noise up to three times
-  where the first sweep stopped (two decades at least); a linear sweep restarts at its
-  start.
+  where the first sweep stopped (two decades at least); a linear sweep is run again
+  from its start to where it stopped.
 """
 
 from __future__ import annotations
@@ -164,10 +164,11 @@ def refine_range(
     hi = finite[-1] if finite and len(finite) < len(lrs) else (lrs[-1] if lrs else end_lr)
     if len(lrs) and len(finite) == len(lrs) and lrs[-1] >= end_lr * 0.999:
         hi = end_lr
+    hi = max(hi, start_lr * 10)
+    if mode == "linear":  # evenly spaced: the whole window up to the stop, densely
+        return start_lr, min(hi, end_lr)
     # the denser sweep trains longer below that point and may hold on past it
-    hi = min(max(hi, start_lr * 10) * REFINE_PAST, end_lr)
-    if mode == "linear":
-        return start_lr, hi
+    hi = min(hi * REFINE_PAST, end_lr)
     lo = signal.moved_from / 10 if signal.moved_from is not None else hi / 10**4
     lo = min(lo, hi / 10**REFINE_DECADES)
     return max(lo, start_lr), hi
