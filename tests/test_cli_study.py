@@ -27,7 +27,11 @@ def test_find_prints_rules_and_writes_plot_and_json(
     )
     assert (out / "range_test.png").read_bytes()[:4] == b"\x89PNG"
     data = json.loads((out / "range_test.json").read_text())
-    assert data["optimizer"] == "SGD" and 0 < data["updates"] <= 40
+    assert data["optimizer"] == "SGD" and 0 < data["updates"] <= 50
+    # a sweep of 40 is refined (a second sweep of max(40, 50) updates) when it has no signal
+    first = data["coarse"]["updates"] if data["coarse"] else 0
+    assert first <= 40 and f"{data['updates'] + first} in all" in text
+    assert text.splitlines()[0].startswith(("max_lr ", "LOW CONFIDENCE: ", "NO PICK: "))
 
 
 @pytest.mark.parametrize(
@@ -143,7 +147,10 @@ def test_find_writes_the_curve_even_when_no_rule_can_read_it(
     assert main([*argv, "--start-lr", "1e-9", "--end-lr", "1e-8"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "one_cycle no bounds:" in text and "end_lr too low" in text
-    assert json.loads((out / "range_test.json").read_text())["updates"] == 20
+    data = json.loads((out / "range_test.json").read_text())
+    # nothing moved: a second, 50-update sweep over the same decade, still without a descent
+    assert (data["coarse"]["updates"], data["updates"]) == (20, 50)
+    assert text.startswith("NO PICK: rule 'lrlab' found nothing on this curve")
     assert (out / "range_test.png").read_bytes()[:4] == b"\x89PNG"
 
 
