@@ -253,6 +253,7 @@ def test_range_test_counts_fp16_skips(fused: bool) -> None:
         num_updates=30,
         scaler=scaler,
         stop_on_divergence=False,
+        refine=False,
     )
     assert result.stop_reason == "completed" and result.updates == 30
     assert result.skipped_steps == sum(scaler.backoffs) >= 10

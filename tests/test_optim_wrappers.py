@@ -149,7 +149,7 @@ def test_range_test_unwraps_accelerated_optimizer(accelerate) -> None:
     opt = accelerator.prepare(torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9))
     driver = HyperparamScheduler(opt, lr=LR)  # the user's own driver: left alone by the sweep
     before = [p.detach().clone() for p in model.parameters()]
-    kw = dict(loss_fn=F.cross_entropy, start_lr=1e-4, end_lr=1.0, num_updates=20)
+    kw = dict(loss_fn=F.cross_entropy, start_lr=1e-4, end_lr=1.0, num_updates=20, refine=False)
     wrapped = range_test(model, opt, _batches(20), **kw)  # type: ignore[arg-type]
     inner = range_test(model, opt.optimizer, _batches(20), **kw)  # type: ignore[arg-type]
     assert wrapped.updates == inner.updates == 20
