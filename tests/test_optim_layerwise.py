@@ -241,7 +241,7 @@ def test_unfreeze_with_lr_scale_and_freeze_after_decay() -> None:
     with pytest.raises(ValueError, match="needs iters_per_epoch"):
         FreezePlan([freeze("*", at=3)]).frozen_at(10, ["a"])
     with pytest.raises(
-        ValueError, match=r"freeze of \['layer9\*'\] matches no parameter; .*fc, layer1"
+        ValueError, match=r"\(freeze of \['layer9\*'\]\) matches no parameter; .*fc, layer1"
     ):
         FreezePlan([freeze("layer9*", at=0, unit="update")]).apply(m, opt, 0)
     with pytest.raises(ValueError, match="every parameter is frozen and nothing is left"):

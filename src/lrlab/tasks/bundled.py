@@ -81,7 +81,12 @@ def classification(
     """
     if model not in MODELS:
         raise ValueError(f"model={model!r} is not a model; expected one of {', '.join(MODELS)}")
-    ds = load_dataset(data, **dict(data_options or {}))
+    try:
+        ds = load_dataset(data, **dict(data_options or {}))
+    except ValueError as e:
+        if not data_options:
+            raise
+        raise ValueError(f"task.data_options: {e}") from None
     if train_subset is not None and train_subset < ds.n_train:
         keep = torch.randperm(ds.n_train, generator=torch.Generator().manual_seed(SUBSET_SEED))
         keep = keep[:train_subset].sort().values
