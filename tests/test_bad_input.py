@@ -371,7 +371,9 @@ def test_a_missing_optimizer_package_is_refused_before_training(
     monkeypatch.setattr(bundled, "load_dataset", _must_not_load)
     (tmp_path / "s.toml").write_text(_study(more='[optimizer]\nname = "prodigy"\n'))
     args = ["study", "run", str(tmp_path / "s.toml"), "--dir", str(tmp_path / "out")]
-    _assert_one_line_error(*_invoke(args), ("optimizer.name='prodigy'", "pip install prodigyopt"))
+    _assert_one_line_error(
+        *_invoke(args), ("optimizer.name='prodigy'", "lrlab[optimizers]", "pip install prodigyopt")
+    )
 
 
 def _must_not_load(*args: object, **kwargs: object) -> None:
@@ -379,7 +381,7 @@ def _must_not_load(*args: object, **kwargs: object) -> None:
 
 
 # ------------------------------------------------- checked on the real model, before training
-_WRONG_SHAPE_TASK = '''
+_WRONG_SHAPE_TASK = """
 import torch
 from torch import nn
 from torch.utils.data import TensorDataset
@@ -394,7 +396,7 @@ def task(hidden: int = 8) -> lrlab.Task:
         train=TensorDataset(x, y), val=TensorDataset(x, y),
         loss=nn.functional.cross_entropy, batch_size=16,
     )
-'''
+"""
 
 MODEL_CHECKS: list[tuple[str, str, tuple[str, ...]]] = [
     (

@@ -19,7 +19,14 @@ from torch import nn
 
 from lrlab.optim import HyperparamScheduler
 from lrlab.rangetest.snapshot import TrainingSnapshot, hooks_suspended
-from lrlab.rangetest.sweep import _cache, _cached_evaluator, _epochs, _eval, _SupervisedStep
+from lrlab.rangetest.sweep import (
+    _cache,
+    _cached_evaluator,
+    _epochs,
+    _eval,
+    _SupervisedStep,
+    _train_mode,
+)
 from lrlab.schedules import cyclical_momentum, one_cycle
 
 
@@ -98,6 +105,7 @@ def confirm(
                 optimizer, lr=lr, momentum=cyclical_momentum(lr) if has_momentum else None
             )
             model.train()
+            _train_mode(optimizer)
             batches = _epochs(data)
             diverged = False
             try:
@@ -111,7 +119,7 @@ def confirm(
                     optimizer.zero_grad(set_to_none=True)
             finally:
                 driver.remove()
-            value = math.inf if diverged else float(_eval(model, evaluate)["loss"])
+            value = math.inf if diverged else float(_eval(model, evaluate, optimizer)["loss"])
             losses.append(value if math.isfinite(value) else math.inf)
     finally:
         snapshot.restore(model, optimizer)

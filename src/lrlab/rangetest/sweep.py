@@ -160,12 +160,13 @@ def range_test(
                 raise ValueError("val_data needs loss_fn=; with step= pass evaluate= instead")
             evaluate = _cached_evaluator(model, loss_fn, val_cache)
         model.train()
+        _train_mode(optimizer)
         driver = HyperparamScheduler(
             optimizer, lr=schedule, groups=[{"lr_scale": s} for s in scales]
         )
         batches = _epochs(data)
         if evaluate is not None:
-            rec.evaluation(None, _eval(model, evaluate))
+            rec.evaluation(None, _eval(model, evaluate, optimizer))
         while rec.reason is None:
             t = driver.step_count
             losses, accs = [], []
@@ -200,7 +201,7 @@ def range_test(
                     rec.reason = "every step skipped (inf/NaN gradients)"
                 continue
             if evaluate is not None and (t + 1) % every == 0:
-                rec.evaluation(t, _eval(model, evaluate))
+                rec.evaluation(t, _eval(model, evaluate, optimizer))
             if progress is not None:
                 progress(t + 1, num_updates, schedule(t), rec.last_loss)
     finally:
@@ -392,11 +393,35 @@ def _cached_evaluator(
     return evaluate
 
 
-def _eval(model: nn.Module, evaluate: Callable[[], Mapping[str, float]]) -> Mapping[str, float]:
+def _eval(
+    model: nn.Module,
+    evaluate: Callable[[], Mapping[str, float]],
+    optimizer: torch.optim.Optimizer | None = None,
+) -> Mapping[str, float]:
+    """``evaluate()`` in eval mode; an optimizer with modes of its own (Schedule-Free's)
+    is switched to eval too, so the model is evaluated at the point it would be used."""
     was_training = model.training
     model.eval()
+    modes = optimizer is not None and _has_modes(optimizer)
+    if modes:
+        optimizer.eval()  # type: ignore[union-attr]
     try:
         with torch.no_grad():
             return evaluate()
     finally:
+        if modes:
+            optimizer.train()  # type: ignore[union-attr]
         model.train(was_training)
+
+
+def _has_modes(optimizer: torch.optim.Optimizer) -> bool:
+    """Schedule-free optimizers keep two points and must be told train() / eval()."""
+    return callable(getattr(optimizer, "train", None)) and callable(
+        getattr(optimizer, "eval", None)
+    )
+
+
+def _train_mode(optimizer: torch.optim.Optimizer) -> None:
+    """An optimizer with modes steps only in train mode (restored with its state after)."""
+    if _has_modes(optimizer):
+        optimizer.train()  # type: ignore[attr-defined]

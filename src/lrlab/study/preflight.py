@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +90,7 @@ def check_packages(study: StudyConfig) -> None:
             where = f"arms[{i}].optimizer.name" if arm.optimizer else "optimizer.name"
             raise ValueError(
                 f"{where}={name!r} needs the {package!r} package, which is not installed: "
-                f"pip install {package}"
+                f'pip install "lrlab[optimizers]" (or pip install {package})'
             )
 
 
