@@ -65,3 +65,16 @@ def test_confirm_runs_on_a_schedule_free_optimizer_and_restores_it() -> None:
     after, opt_after = _state(model, opt)
     assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True))
     assert opt_after == opt_before
+
+
+def test_a_study_optimizer_reaches_prodigy_with_its_d_coef() -> None:
+    pytest.importorskip("prodigyopt")
+    from lrlab.study.arm_config import OptimizerConfig
+    from lrlab.study.optimizers import make_optimizer
+
+    params = [nn.Parameter(torch.zeros(3))]
+    opt = make_optimizer(OptimizerConfig(name="prodigy", lr=1.0, d_coef=0.25), [{"params": params}])
+    assert type(opt).__name__ == "Prodigy"
+    assert opt.param_groups[0]["d_coef"] == 0.25 and opt.param_groups[0]["lr"] == 1.0
+    with pytest.raises(ValueError, match=r"d_coef=0.5 is Prodigy's setting; name='adam'"):
+        OptimizerConfig(name="adam", d_coef=0.5)
