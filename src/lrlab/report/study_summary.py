@@ -264,9 +264,11 @@ def summarize(study_dir: Path) -> StudySummary:
                 for s in STATUSES
                 if any(t.status == s for t in trials)
             )
+            failed = any(t.status == "failed" for t in trials)
             raise ValueError(
                 f"study {config.get('name', study_dir.name)!r} has no finished trials yet "
-                f"({counts or 'no trials'}); run it first"
+                f"({counts or 'no trials'}); "
+                + ("fix what failed and run it again" if failed else "run it first")
             )
         metrics = MetricSet.from_dict(store.meta("metrics"))
         names = [str(a["name"]) for a in config.get("arms", []) if isinstance(a, dict)]
