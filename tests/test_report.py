@@ -175,7 +175,9 @@ def test_summary_numbers(tmp_path: Path) -> None:
     assert (cyc.targets["val_top1"].reached, cyc.targets["val_top1"].of) == (3, 4)
     # the headline compares the best arm (1cycle) with the baseline (step)
     assert s.headline.startswith("1cycle beats step by 2.0 points of validation accuracy (95% CI")
-    assert s.headline.endswith("; diverged and left out of these numbers: 1 of 4 seeds of 1cycle")
+    assert s.headline.endswith(
+        "; 1cycle diverged on 1 of 4 seeds (left out of the means and intervals)"
+    )
     assert s.provenance["git commit"] == ["abc1234"]
 
 

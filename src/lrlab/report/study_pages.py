@@ -176,7 +176,8 @@ def to_markdown(summary: StudySummary, figures: dict[str, Path]) -> str:
     f = summary.finding
     out += [f"**Answer:** {md(f.answer if f else summary.headline)}.", ""]
     if f is not None:
-        out += [f"**Against the published claim:** {f.agreement}.", ""]
+        if cfg.get("claim"):
+            out += [f"**Against the published claim:** {f.agreement}.", ""]
         out += [f"- {md(line)}" for line in f.details] + [""]
     if _incomplete(summary):
         out += [f"*{_incomplete(summary)}*", ""]
@@ -249,7 +250,9 @@ def to_html(summary: StudySummary, figures: dict[str, Path]) -> str:
     answer = f.answer if f else summary.headline
     h.append(f'<p class="answer"><strong>Answer:</strong> {esc(answer)}.</p>')
     if f is not None:
-        h.append(f"<p><strong>Against the published claim:</strong> {esc(f.agreement)}.</p><ul>")
+        if cfg.get("claim"):
+            h.append(f"<p><strong>Against the published claim:</strong> {esc(f.agreement)}.</p>")
+        h.append("<ul>")
         h += [f"<li>{esc(line)}</li>" for line in f.details]
         h.append("</ul>")
     if _incomplete(summary):
