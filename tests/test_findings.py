@@ -19,6 +19,7 @@ def _study(
     *,
     diverged: dict[str, int] | None = None,
     claim: str = "c.",
+    split: dict | None = None,
 ) -> Path:
     """arms: name -> per seed (final val_top1, [(step, val_top1, val_loss), ...]);
     ``diverged``: name -> how many more seeds of that arm diverged (NaN final loss)."""
@@ -43,7 +44,8 @@ def _study(
                     "id": tid,
                     "status": "done",
                     "updates": series[-1][0] if series else 100,
-                    "final": {"val_top1": acc, "val_loss": 1 - acc},
+                    "final": {"val_top1": acc, "val_loss": 1 - acc}
+                    | ({"split": split, "test_top1": acc - 0.01} if split else {}),
                     "history": [
                         {"step": s, "epoch": s / 10, "val_top1": v, "val_loss": ell}
                         for s, v, ell in series
@@ -273,7 +275,8 @@ def test_the_answer_is_about_the_arms_the_question_names(tmp_path: Path) -> None
     assert every.answer.startswith("of 2 arms against base: 1 beat base")
     asked = analyze(_study(tmp_path / "b", {**COMPARE, "arms": ["asked"]}, arms, "base"))
     assert asked.answer.startswith("no difference beyond noise between asked and base: +0.0")
-    assert asked.agreement == "disagrees" and len(asked.details) == 1
+    assert asked.agreement == "disagrees" and len(asked.details) == 2  # + the split line
+    assert asked.details[1].startswith("Validation split not recorded")
 
 
 def test_no_claim_no_agreement(tmp_path: Path) -> None:
@@ -284,3 +287,24 @@ def test_no_claim_no_agreement(tmp_path: Path) -> None:
 
     text = write_report(d)["md"].read_text()
     assert "Against the published claim" not in text and "Published claim" not in text
+
+
+def test_every_finding_says_which_split_its_numbers_come_from(tmp_path: Path) -> None:
+    arms = {"base": _seeds(0.90, 0.91, 0.90), "x": _seeds(0.93, 0.94, 0.935)}
+    held = {"holdout": 0.1, "validation": "0.1 of training, seeded, stratified by class",
+            "tuning_saw_test": False}  # fmt: skip
+    f = analyze(_study(tmp_path / "a", COMPARE, arms, "base", split=held))
+    assert f.details[-2] == (
+        "Validation (what tuning and every verdict read): 0.1 of training, seeded, stratified "
+        "by class; the test split is scored once at the end and reported separately"
+    )
+    # test accuracy: 1 point below validation on every seed here; base 89.3 +- 4.303*0.577/1.732
+    assert f.details[-1] == (
+        "test split (scored once at the end, read by no verdict): base: test accuracy 89.3 "
+        "± 1.4 (n=3); x: test accuracy 92.5 ± 1.2 (n=3)"
+    )
+    assert not f.answer.endswith("]")
+    opted_out = {"holdout": 0.0, "validation": "the test split", "tuning_saw_test": True}
+    g = analyze(_study(tmp_path / "b", COMPARE, arms, "base", split=opted_out))
+    assert g.answer.endswith("[tuning read the test split]")
+    assert g.details[-2].startswith("holdout = 0: validation is the test split, so tuning")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lrlab.report.stats import mean_ci
+from lrlab.report.study_notes import scores_on_test, split_of_trials, split_sentence
 from lrlab.report.verdicts import RESOLUTION_POINTS, Reading, SeedCount, read_all
 from lrlab.study.store import StudyStore, TrialRow
 from lrlab.tasks.metrics import Metric, MetricSet
@@ -261,6 +262,23 @@ def _early_reading(
     return answer, agreement, lines
 
 
+def _split_lines(cfg: dict[str, Any], trials: list[TrialRow], metrics: MetricSet) -> list[str]:
+    """Which split the numbers above come from, and the test split's own numbers."""
+    primary = metrics.primary
+    out = [split_sentence(split_of_trials(trials))]
+    if primary.name.startswith("val_"):
+        key = "test_" + primary.name[len("val_") :]
+        words = primary.words.replace("validation", "test")
+        names = [str(a["name"]) for a in cfg.get("arms", [])]
+        tests = scores_on_test([(n, [t for t in trials if t.arm == n]) for n in names], key,
+                           primary.scale, words)  # fmt: skip
+        if tests:
+            out.append(
+                "test split (scored once at the end, read by no verdict): " + "; ".join(tests)
+            )
+    return out
+
+
 def analyze(study_dir: str | Path) -> Finding:
     """Read a study's stored results and answer its question against its claim."""
     store = StudyStore(Path(study_dir) / "study.db", read_only=True)
@@ -280,6 +298,10 @@ def analyze(study_dir: str | Path) -> Finding:
         answer, agreement, lines = _compare(cfg, trials, metrics)
     preset = store.meta("preset")
     store.close()
+    lines = [*lines, *_split_lines(cfg, trials, metrics)]
+    split = split_of_trials(trials)
+    if split is not None and split.get("tuning_saw_test"):
+        answer = f"{answer} [tuning read the test split]"
     if not cfg.get("claim"):
         agreement = "no claim"  # nothing published to hold the answer against
     name = cfg.get("name", "?") + (f" ({preset})" if preset else "")

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from lrlab.report.stats import mean_ci
 from lrlab.report.study_summary import StudySummary
+from lrlab.study.store import TrialRow
 
 
 def range_test_warnings(summary: StudySummary) -> list[str]:
@@ -91,3 +93,54 @@ def arm_groups(arm: dict[str, Any]) -> str:
         kind = "LARC" if lars.get("mode") == "clip" else "LARS"
         parts.append(f"{kind} trust ratio on every decaying tensor")
     return "; ".join(parts)
+
+
+def split_of_trials(trials: list[TrialRow]) -> dict[str, Any] | None:
+    """The split record the trials stored (None: a store from before it was kept)."""
+    for t in trials:
+        split = t.final.get("split") if isinstance(t.final, dict) else None
+        if isinstance(split, dict):
+            return split
+    return None
+
+
+def split_sentence(split: dict[str, Any] | None) -> str:
+    """Which split the numbers come from, in one sentence.
+
+    >>> split_sentence({"holdout": 0.1, "validation": "0.1 of training, seeded",
+    ...                 "tuning_saw_test": False})  # doctest: +ELLIPSIS
+    'Validation (what tuning and every verdict read): 0.1 of training, seeded; the test...'
+    """
+    if split is None:
+        return (
+            "Validation split not recorded (a store from before held-out validation): "
+            "tuning may have read the test split"
+        )
+    if split.get("tuning_saw_test"):
+        return (
+            "holdout = 0: validation is the test split, so tuning (range tests, confirm runs, "
+            "searches, early readings, snapshot selection) saw the test set"
+        )
+    return (
+        f"Validation (what tuning and every verdict read): {split.get('validation')}; the test "
+        "split is scored once at the end and reported separately"
+    )
+
+
+def scores_on_test(
+    arms: list[tuple[str, list[TrialRow]]], key: str, scale: float, words: str
+) -> list[str]:
+    """Per arm, the test metric ``key`` over its finished seeds (mean ± 95% CI)."""
+    out = []
+    for name, trials in arms:
+        values = [
+            float(t.final[key]) * scale
+            for t in trials
+            if t.status == "done" and isinstance(t.final.get(key), (int, float))
+        ]
+        if not values:
+            continue
+        ci = mean_ci(values)
+        half = f" ± {ci.half_width:.1f}" if ci.half_width is not None else ""
+        out.append(f"{name}: {words} {ci.mean:.1f}{half} (n={ci.n})")
+    return out

@@ -17,7 +17,13 @@ from typing import Any
 
 from lrlab.report.stats import MeanCI
 from lrlab.report.study_figures import arm_colours
-from lrlab.report.study_notes import arm_groups, range_test_warnings, swept_with
+from lrlab.report.study_notes import (
+    arm_groups,
+    range_test_warnings,
+    split_of_trials,
+    split_sentence,
+    swept_with,
+)
 from lrlab.report.study_summary import StudySummary
 
 FIGURES = {
@@ -135,6 +141,10 @@ def _incomplete(summary: StudySummary) -> str:
     return f"Study incomplete: {waiting} of {total} trials have not finished." if waiting else ""
 
 
+def _splits(summary: StudySummary) -> str:
+    return split_sentence(split_of_trials([t for a in summary.arms for t in a.trials]))
+
+
 def problem_trials(summary: StudySummary) -> list[str]:
     """One plain line per diverged or failed trial (user strings unescaped)."""
     lines = []
@@ -186,6 +196,7 @@ def to_markdown(summary: StudySummary, figures: dict[str, Path]) -> str:
         if cfg.get("claim"):
             out += [f"**Against the published claim:** {f.agreement}.", ""]
         out += [f"- {md(line)}" for line in f.details] + [""]
+    out += [f"**Splits.** {md(_splits(summary))}.", ""]
     if _incomplete(summary):
         out += [f"*{_incomplete(summary)}*", ""]
     out += [f"## Each arm against the baseline ({md(summary.baseline)})", ""]
@@ -265,6 +276,7 @@ def to_html(summary: StudySummary, figures: dict[str, Path]) -> str:
         h.append("<ul>")
         h += [f"<li>{esc(line)}</li>" for line in f.details]
         h.append("</ul>")
+    h.append(f"<p><strong>Splits.</strong> {esc(_splits(summary))}.</p>")
     if _incomplete(summary):
         h.append(f'<p class="note">{esc(_incomplete(summary))}</p>')
     h.append(f"<h2>Each arm against the baseline ({esc(summary.baseline)})</h2><ul>")
