@@ -65,7 +65,8 @@ def classification(
     downsample: int | None = None,
 ) -> Task:
     """A bundled data set with a bundled network (see `lrlab.data.load_dataset`,
-    `lrlab.models.build_model`); validation is the test split, as lrlab's studies use.
+    `lrlab.models.build_model`); its validation split is the test split, which studies
+    replace by a split held out of training (``task.holdout``, 10% by default).
 
     Args:
         data: one of `lrlab.data.DATASETS`.
