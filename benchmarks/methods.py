@@ -141,11 +141,13 @@ def table(name: str, spec: dict[str, Any], m: dict[str, Any]) -> list[str]:
     out = [
         f"### {name}",
         "",
-        f"Target {100 * spec['target']:.1f}% accuracy on the held-out validation split; "
-        f"{spec['source']}. Budget: {m['budget']} updates per run. Accuracy columns are over "
-        "the seeds that finished (failed, diverged and collapsed seeds are named and kept out).",
+        f"Target {100 * spec['target']:.1f}% accuracy; {spec['source']}. Budget: "
+        f"{m['budget']} updates per run. Updates to target are read on the validation split "
+        "(10% held out of training, what every tuning step reads); final accuracy is the test "
+        "split's, scored once at the end, over the seeds that finished (failed, diverged and "
+        "collapsed seeds are named and kept out).",
         "",
-        "| arm | final acc % (budget) | updates to target | reached | tuning updates | "
+        "| arm | final test acc % (budget) | updates to target | reached | tuning updates | "
         "total updates | time / baseline |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
@@ -295,7 +297,7 @@ def main() -> None:
     doc += [
         "### Where lrlab wins, ties and loses",
         "",
-        "Final accuracy at the budget, lrlab auto minus each other arm, in points with "
+        "Final test accuracy at the budget, lrlab auto minus each other arm, in points with "
         "Welch's 95% CI over the seeds that finished (failed, diverged and collapsed seeds "
         f"named and kept out); a CI wider than ±{RESOLUTION:g} points that includes 0 is "
         "inconclusive, not a tie:",

@@ -1,6 +1,8 @@
 """How `benchmarks/methods.py` reads its stores: outcomes per arm, and comparisons that name
 failure instead of averaging it.
 
+* Final accuracy is the test split's (`final_accuracy`): validation is held out of
+  training and is what every tuning step reads, so the test split is unseen by all arms.
 * An arm's seeds are counted by outcome: done, diverged (the trainer stopped it), failed
   (an error), collapsed (finished within ``COLLAPSE`` of chance accuracy, i.e. training
   went nowhere). Only done seeds enter means and confidence intervals; the others are
@@ -57,6 +59,13 @@ class Outcome:
         return ", ".join(parts)
 
 
+def final_accuracy(final: dict[str, Any]) -> float:
+    """The test split's accuracy (scored once at the end, never read by any tuning step),
+    or the validation split's where the study kept no test split apart."""
+    value = final.get("test_top1")
+    return float(value if value is not None else final.get("val_top1") or 0.0)
+
+
 def outcome(arm: str, trials: list[Any], chance: float) -> Outcome:
     """Count ``arm``'s trials (store rows) by outcome; ``chance`` in % (10 for 10 classes)."""
     o = Outcome(arm)
@@ -69,7 +78,7 @@ def outcome(arm: str, trials: list[Any], chance: float) -> Outcome:
         elif t.status == "diverged":
             o.diverged += 1
         elif t.status == "done":
-            acc = 100 * float((t.final or {}).get("val_top1") or 0.0)
+            acc = 100 * final_accuracy(t.final or {})
             if acc <= chance + COLLAPSE:
                 o.collapsed += 1
             else:

@@ -116,6 +116,14 @@ def test_each_reading_rule(tmp_path: Path) -> None:
     assert "cannot be told apart from wide (inconclusive, too noisy" in line
 
 
+def test_final_accuracy_is_the_test_splits_where_there_is_one() -> None:
+    from methods_reading import final_accuracy
+
+    assert final_accuracy({"val_top1": 0.9, "test_top1": 0.8}) == 0.8
+    assert final_accuracy({"val_top1": 0.9}) == 0.9  # holdout = 0: no test split apart
+    assert final_accuracy({}) == 0.0
+
+
 def test_one_finished_seed_is_inconclusive(tmp_path: Path) -> None:
     trials = _trials(tmp_path)
     me = outcome("lrlab auto", trials, 10.0)
