@@ -371,8 +371,108 @@ def test_a_missing_optimizer_package_is_refused_before_training(
     monkeypatch.setattr(bundled, "load_dataset", _must_not_load)
     (tmp_path / "s.toml").write_text(_study(more='[optimizer]\nname = "prodigy"\n'))
     args = ["study", "run", str(tmp_path / "s.toml"), "--dir", str(tmp_path / "out")]
-    _assert_one_line_error(*_invoke(args), ("optimizer.name='prodigy'", "pip install prodigyopt"))
+    _assert_one_line_error(
+        *_invoke(args), ("optimizer.name='prodigy'", "lrlab[optimizers]", "pip install prodigyopt")
+    )
 
 
 def _must_not_load(*args: object, **kwargs: object) -> None:
     raise AssertionError("data loaded before the study's settings were checked")
+
+
+# ------------------------------------------------- checked on the real model, before training
+_WRONG_SHAPE_TASK = """
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+import lrlab
+
+
+def task(hidden: int = 8) -> lrlab.Task:
+    x, y = torch.randn(64, 5), torch.randint(0, 2, (64,))
+    return lrlab.Task(
+        model=lambda: nn.Sequential(nn.Linear(7, hidden), nn.Linear(hidden, 2)),
+        train=TensorDataset(x, y), val=TensorDataset(x, y),
+        loss=nn.functional.cross_entropy, batch_size=16,
+    )
+"""
+
+MODEL_CHECKS: list[tuple[str, str, tuple[str, ...]]] = [
+    (
+        "freeze-matches-nothing",
+        _study(arm='freeze = { events = [{ at = 1, action = "freeze", blocks = ["head*"] }] }'),
+        ("arm 'c'", "freeze", "['head*']", "matches no parameter", "top-level blocks are"),
+    ),
+    (
+        "block-patterns-leave-parameters-out",
+        _study(task='groups = { by = "blocks", blocks = ["nothing*"] }'),
+        ("task.groups", "match no pattern"),
+    ),
+    (
+        "unknown-data-option",
+        _study(task="data_options = { bogus = 1 }"),
+        ("task.data_options", "'bogus'", "allowed"),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "names"), [c[1:] for c in MODEL_CHECKS], ids=[c[0] for c in MODEL_CHECKS]
+)
+def test_what_only_the_model_can_tell_is_refused_before_any_trial(
+    text: str, names: tuple[str, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lrlab.study.trainer as trainer
+
+    monkeypatch.setattr(trainer, "run_trial", _must_not_train)
+    (tmp_path / "s.toml").write_text(text)
+    args = ["study", "run", str(tmp_path / "s.toml"), "--dir", str(tmp_path / "out")]
+    _assert_one_line_error(*_invoke(args), names)
+    assert not (tmp_path / "out" / "study.db").exists()
+
+
+def test_a_user_model_that_does_not_fit_its_data_is_refused_before_any_trial(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lrlab.study.trainer as trainer
+
+    monkeypatch.setattr(trainer, "run_trial", _must_not_train)
+    (tmp_path / "wrong.py").write_text(_WRONG_SHAPE_TASK)
+    (tmp_path / "s.toml").write_text(
+        'name = "w"\nseeds = [0, 1]\n[task]\nentry = "wrong.py:task"\nepochs = 1\n'
+        '[[arms]]\nname = "c"\nlr = "constant(level=0.1)"\n'
+    )
+    args = ["study", "run", str(tmp_path / "s.toml"), "--dir", str(tmp_path / "out")]
+    line = _assert_one_line_error(
+        *_invoke(args), ("task: the first training batch fails", "RuntimeError", "mat1")
+    )
+    assert "(16x5 and 7x8)" in line  # the shapes, as PyTorch names them
+    assert not (tmp_path / "out" / "study.db").exists()
+
+
+def test_the_model_check_moves_no_random_stream(tmp_path: Path) -> None:
+    """The check builds the task's model once under a forked RNG: a study run with it
+    gives the same weights as the trial's own seed gives (bit-identical results)."""
+    import torch
+
+    from lrlab.study.config import parse_study
+    from lrlab.study.preflight import check_models
+    from lrlab.study.resolve import expand
+
+    study = parse_study(tomllib_loads(_study()))
+    torch.manual_seed(123)
+    before = torch.rand(3)
+    torch.manual_seed(123)
+    check_models(expand(study, str(tmp_path)))
+    assert torch.equal(torch.rand(3), before)
+
+
+def tomllib_loads(text: str) -> dict[str, object]:
+    import tomllib
+
+    return tomllib.loads(text)
+
+
+def _must_not_train(*args: object, **kwargs: object) -> None:
+    raise AssertionError("a trial started before the study's model was checked")

@@ -144,7 +144,8 @@ def test_find_writes_the_curve_even_when_no_rule_can_read_it(
 ) -> None:
     out = tmp_path / "flat"
     argv = ["find", "--data", "digits", "--model", "mlp", "--out", str(out), "--updates", "20"]
-    assert main([*argv, "--start-lr", "1e-9", "--end-lr", "1e-8"]) == 0
+    # at these LRs the curve is batch noise; seed 2's never falls, so no rule can read it
+    assert main([*argv, "--start-lr", "1e-9", "--end-lr", "1e-8", "--seed", "2"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "one_cycle no bounds:" in text and "end_lr too low" in text
     data = json.loads((out / "range_test.json").read_text())

@@ -16,15 +16,20 @@ def _study(
     analysis: dict,
     arms: dict[str, list[tuple[float, list[tuple[int, float, float]]]]],
     baseline: str,
+    *,
+    diverged: dict[str, int] | None = None,
+    claim: str = "c.",
+    split: dict | None = None,
 ) -> Path:
-    """arms: name -> per seed (final val_top1, [(step, val_top1, val_loss), ...])."""
+    """arms: name -> per seed (final val_top1, [(step, val_top1, val_loss), ...]);
+    ``diverged``: name -> how many more seeds of that arm diverged (NaN final loss)."""
     store = StudyStore(tmp / "study.db")
     store.set_meta(
         "config",
         {
             "name": "s",
             "question": "q?",
-            "claim": "c.",
+            "claim": claim,
             "baseline": baseline,
             "arms": [{"name": a} for a in arms],
             "analysis": analysis,
@@ -39,13 +44,20 @@ def _study(
                     "id": tid,
                     "status": "done",
                     "updates": series[-1][0] if series else 100,
-                    "final": {"val_top1": acc, "val_loss": 1 - acc},
+                    "final": {"val_top1": acc, "val_loss": 1 - acc}
+                    | ({"split": split, "test_top1": acc - 0.01} if split else {}),
                     "history": [
                         {"step": s, "epoch": s / 10, "val_top1": v, "val_loss": ell}
                         for s, v, ell in series
                     ],
                 }
             )
+    for arm, k in (diverged or {}).items():
+        for seed in range(len(arms[arm]), len(arms[arm]) + k):
+            tid = f"{arm}@seed{seed}"
+            store.add_trials([TrialRow(tid, arm, seed, "h", {}, "pending")])
+            final = {"val_top1": 0.1, "val_loss": float("nan"), "diverged_at": 7}
+            store.finish({"id": tid, "status": "diverged", "updates": 7, "final": final})
     store.close()
     return tmp
 
@@ -85,32 +97,38 @@ def test_compare_agrees_disagrees_and_is_inconclusive(tmp_path: Path) -> None:
         "step",
     )
     assert analyze(noise).agreement == "inconclusive"
+    # "same" needs an interval within the resolution: +-4.4 points is too noisy to say so
+    assert analyze(_study(tmp_path / "d0", {**COMPARE, "expect": "same"}, {
+        "step": [(0.90, []), (0.95, []), (0.92, [])],
+        "1cycle": [(0.91, []), (0.94, []), (0.93, [])],
+    }, "step")).agreement == "inconclusive"  # fmt: skip
     same = _study(
         tmp_path / "d",
         {**COMPARE, "expect": "same"},
         {
-            "step": [(0.90, []), (0.95, []), (0.92, [])],
-            "1cycle": [(0.91, []), (0.94, []), (0.93, [])],
+            "step": [(0.900, []), (0.905, []), (0.902, [])],
+            "1cycle": [(0.901, []), (0.904, []), (0.903, [])],
         },
         "step",
     )
     assert analyze(same).agreement == "agrees"
-    # "same" with one arm far worse: the verdict disagrees and the headline says why
+    # "same" with one arm far worse: the verdict disagrees and the answer says which arm
     mixed = _study(
         tmp_path / "e",
         {**COMPARE, "expect": "same"},
         {
-            "1cycle": [(0.90, []), (0.95, []), (0.92, [])],
-            "larc": [(0.91, []), (0.94, []), (0.93, [])],
+            "1cycle": [(0.900, []), (0.905, []), (0.902, [])],
+            "larc": [(0.901, []), (0.904, []), (0.903, [])],
             "lars": [(0.50, []), (0.52, []), (0.51, [])],
         },
         "1cycle",
     )
     f = analyze(mixed)
     assert f.agreement == "disagrees"
-    assert f.answer.startswith("no difference beyond noise between larc and 1cycle: +0.3 points")
-    assert "; but 1cycle beats lars by 41.3 points" in f.answer
-    assert f.answer.endswith("(1 of 2 arms differ beyond noise)")
+    assert f.answer.startswith(
+        "of 2 arms against 1cycle: 0 beat 1cycle, 1 lose to it, 1 show no difference, "
+        "0 are too noisy to tell; 1cycle beats lars by 39.2 points"
+    )
 
 
 def test_updates_to_reference_counts_updates_to_the_reference_accuracy(tmp_path: Path) -> None:
@@ -182,3 +200,111 @@ def test_analysis_config_errors(bad: dict) -> None:
                 "analysis": bad,
             }
         )
+
+
+def _seeds(*accs: float) -> list[tuple[float, list[tuple[int, float, float]]]]:
+    return [(a, []) for a in accs]
+
+
+BASE5 = _seeds(0.900, 0.905, 0.910, 0.902, 0.908)  # mean 90.50
+A5 = _seeds(0.909, 0.914, 0.913, 0.908, 0.915)  # mean 91.18: +0.68, Welch p = 0.0202
+
+
+def test_holm_correction_over_the_comparisons_of_one_study(tmp_path: Path) -> None:
+    alone = analyze(_study(tmp_path / "a", COMPARE, {"base": BASE5, "A": A5}, "base"))
+    assert (
+        alone.answer
+        == "A beats base by 0.7 points of validation accuracy (95% CI 0.1 to 1.2, p=0.02)"
+    )
+    # with two more arms (raw p 0.70 and 0.81) Holm multiplies A's p by 3: 0.061
+    arms = {
+        "base": BASE5,
+        "A": A5,
+        "B": _seeds(0.901, 0.909, 0.904, 0.906, 0.910),
+        "C": _seeds(0.903, 0.902, 0.911, 0.907, 0.905),
+    }
+    three = analyze(_study(tmp_path / "b", COMPARE, arms, "base"))
+    assert three.details[0] == (
+        "no difference beyond noise between A and base: +0.7 points of validation accuracy "
+        "for A (95% CI 0.1 to 1.2, p=0.02, Holm-adjusted over 3 comparisons p=0.06)"
+    )
+    assert three.agreement == "disagrees"  # expect better; nothing wins after correction
+
+
+def test_a_wide_interval_is_too_noisy_never_no_difference(tmp_path: Path) -> None:
+    arms = {"base": _seeds(0.93, 0.94, 0.935), "wild": _seeds(0.95, 0.10, 0.90)}
+    f = analyze(_study(tmp_path / "a", {**COMPARE, "expect": "same"}, arms, "base"))
+    # 65.0 - 93.5 = -28.5 points; Welch df 2.0, half-width 4.303 * 27.53 = 118.5 points
+    assert f.answer.startswith(
+        "inconclusive: too noisy to tell wild from base: -28.5 points of validation accuracy "
+        "for wild (95% CI -147.0 to 90.0, p=0.41; the interval's half-width 118.5 is wider "
+        "than the 2 points resolution)"
+    )
+    assert f.agreement == "inconclusive" and "no difference" not in f.answer
+    # a stated resolution of 200 points lets the same numbers read "no difference"
+    loose = {**COMPARE, "expect": "same", "resolution": 200.0}
+    g = analyze(_study(tmp_path / "b", loose, arms, "base"))
+    assert g.answer.startswith("no difference beyond noise between wild and base")
+
+
+def test_diverged_seeds_are_counted_named_and_left_out(tmp_path: Path) -> None:
+    arms = {"base": _seeds(0.90, 0.91, 0.90), "lars": _seeds(0.93, 0.94, 0.935)}
+    d = _study(tmp_path, COMPARE, arms, "base", diverged={"lars": 2})
+    f = analyze(d)
+    # the diverged seeds' 10% is not averaged in: 93.5 - 90.33 = 3.2 points, as without them
+    assert f.answer == (
+        "lars beats base by 3.2 points of validation accuracy (95% CI 1.9 to 4.4, p=0.002); "
+        "lars diverged on 2 of 5 seeds (left out of the means and intervals)"
+    )
+    from lrlab.report.study_summary import summarize
+
+    s = summarize(d)
+    assert s.arm("lars").counts["diverged"] == 2
+    assert s.comparisons[0].endswith(
+        "lars diverged on 2 of 5 seeds (left out of the means and intervals)"
+    )
+
+
+def test_the_answer_is_about_the_arms_the_question_names(tmp_path: Path) -> None:
+    arms = {
+        "base": _seeds(0.900, 0.905, 0.902),
+        "best": _seeds(0.950, 0.955, 0.952),
+        "asked": _seeds(0.901, 0.904, 0.903),
+    }
+    every = analyze(_study(tmp_path / "a", COMPARE, arms, "base"))
+    assert every.answer.startswith("of 2 arms against base: 1 beat base")
+    asked = analyze(_study(tmp_path / "b", {**COMPARE, "arms": ["asked"]}, arms, "base"))
+    assert asked.answer.startswith("no difference beyond noise between asked and base: +0.0")
+    assert asked.agreement == "disagrees" and len(asked.details) == 2  # + the split line
+    assert asked.details[1].startswith("Validation split not recorded")
+
+
+def test_no_claim_no_agreement(tmp_path: Path) -> None:
+    arms = {"base": _seeds(0.90, 0.91, 0.90), "x": _seeds(0.93, 0.94, 0.935)}
+    d = _study(tmp_path, COMPARE, arms, "base", claim="")
+    assert analyze(d).agreement == "no claim"
+    from lrlab.report.study_report import write_report
+
+    text = write_report(d)["md"].read_text()
+    assert "Against the published claim" not in text and "Published claim" not in text
+
+
+def test_every_finding_says_which_split_its_numbers_come_from(tmp_path: Path) -> None:
+    arms = {"base": _seeds(0.90, 0.91, 0.90), "x": _seeds(0.93, 0.94, 0.935)}
+    held = {"holdout": 0.1, "validation": "0.1 of training, seeded, stratified by class",
+            "tuning_saw_test": False}  # fmt: skip
+    f = analyze(_study(tmp_path / "a", COMPARE, arms, "base", split=held))
+    assert f.details[-2] == (
+        "Validation (what tuning and every verdict read): 0.1 of training, seeded, stratified "
+        "by class; the test split is scored once at the end and reported separately"
+    )
+    # test accuracy: 1 point below validation on every seed here; base 89.3 +- 4.303*0.577/1.732
+    assert f.details[-1] == (
+        "test split (scored once at the end, read by no verdict): base: test accuracy 89.3 "
+        "± 1.4 (n=3); x: test accuracy 92.5 ± 1.2 (n=3)"
+    )
+    assert not f.answer.endswith("]")
+    opted_out = {"holdout": 0.0, "validation": "the test split", "tuning_saw_test": True}
+    g = analyze(_study(tmp_path / "b", COMPARE, arms, "base", split=opted_out))
+    assert g.answer.endswith("[tuning read the test split]")
+    assert g.details[-2].startswith("holdout = 0: validation is the test split, so tuning")

@@ -241,7 +241,7 @@ def test_unfreeze_with_lr_scale_and_freeze_after_decay() -> None:
     with pytest.raises(ValueError, match="needs iters_per_epoch"):
         FreezePlan([freeze("*", at=3)]).frozen_at(10, ["a"])
     with pytest.raises(
-        ValueError, match=r"freeze of \['layer9\*'\] matches no parameter; .*fc, layer1"
+        ValueError, match=r"\(freeze of \['layer9\*'\]\) matches no parameter; .*fc, layer1"
     ):
         FreezePlan([freeze("layer9*", at=0, unit="update")]).apply(m, opt, 0)
     with pytest.raises(ValueError, match="every parameter is frozen and nothing is left"):
@@ -310,6 +310,34 @@ def test_larc_clips_the_effective_rate_to_min_of_lr_and_trust_ratio() -> None:
         effective = min(lr, local)
         assert torch.allclose(w, torch.tensor([3.0, 4.0]) - effective * torch.tensor([0.6, 0.8]))
         assert (effective == lr) is expect_clip
+
+
+def test_lars_on_adam_scales_adams_update_by_the_trust_ratio() -> None:
+    """Adam normalises the gradient, so a rescaled gradient would change nothing; LARS
+    scales Adam's update instead (LAMB's form)."""
+    for wd in (0.0, 0.1):
+        w = nn.Parameter(torch.tensor([3.0, 4.0]))  # ||w|| 5
+        plain = nn.Parameter(w.detach().clone())
+        opt = torch.optim.AdamW([w], lr=0.1, weight_decay=wd)
+        ref = torch.optim.AdamW([plain], lr=0.1, weight_decay=wd)
+        lars = LARS(opt, trust_coefficient=0.01, exclude="none")
+        w.grad, plain.grad = torch.tensor([0.6, 0.8]), torch.tensor([0.6, 0.8])
+        opt.step()
+        ref.step()
+        # Adam's first step is lr * g / |g| = 0.1 * [1, 1]; AdamW first decays w by lr * wd
+        adam = torch.tensor([1.0, 1.0]) + wd * torch.tensor([3.0, 4.0])  # update per unit LR
+        assert torch.allclose(torch.tensor([3.0, 4.0]) - plain.detach(), 0.1 * adam, atol=1e-6)
+        ratio = 0.01 * 5 / float(adam.norm())  # 0.0354 without decay
+        assert torch.allclose(w, torch.tensor([3.0, 4.0]) - 0.1 * ratio * adam, atol=1e-7)
+        assert lars.last_ratios[0] == pytest.approx([ratio], rel=1e-5)
+        assert lars.adaptive and torch.equal(w.grad, torch.tensor([0.6, 0.8]))
+    # LARC on Adam: the step is min(lr, ratio) * u; at lr 0.001 the LR is the smaller
+    w = nn.Parameter(torch.tensor([3.0, 4.0]))
+    opt = torch.optim.Adam([w], lr=0.001)
+    LARC(opt, trust_coefficient=0.02, exclude="none")
+    w.grad = torch.tensor([0.6, 0.8])
+    opt.step()
+    assert torch.allclose(w, torch.tensor([3.0, 4.0]) - 0.001 * torch.tensor([1.0, 1.0]), atol=1e-7)
 
 
 def test_lars_agrees_with_timm_when_installed() -> None:

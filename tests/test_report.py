@@ -75,6 +75,15 @@ def _final(arm: str, top1: float, seed: int) -> dict[str, Any]:
             "max_lr": 0.4 + 0.01 * seed,
             "rule": "lrlab",
             "interval": [0.3, 0.5],
+            "warnings": ["only 20 points; run a longer sweep"] if seed == 1 else [],
+            "swept_with": {
+                "optimizer": "SGD",
+                "momentum": [0.85, 0.85],
+                "weight_decay": [5e-4, 0.0],
+                "lr_scales": [1.75, 1.0],
+                "lars": None,
+                "frozen": [],
+            },
         },
         "schedules": {"lr": lr.to_dict(), "momentum": None if mom is None else mom.to_dict()},
         "iters_per_epoch": 100,
@@ -175,7 +184,9 @@ def test_summary_numbers(tmp_path: Path) -> None:
     assert (cyc.targets["val_top1"].reached, cyc.targets["val_top1"].of) == (3, 4)
     # the headline compares the best arm (1cycle) with the baseline (step)
     assert s.headline.startswith("1cycle beats step by 2.0 points of validation accuracy (95% CI")
-    assert s.headline.endswith("; diverged and left out of these numbers: 1 of 4 seeds of 1cycle")
+    assert s.headline.endswith(
+        "; 1cycle diverged on 1 of 4 seeds (left out of the means and intervals)"
+    )
     assert s.provenance["git commit"] == ["abc1234"]
 
 
@@ -196,7 +207,14 @@ def test_report_files_and_markdown_table(tmp_path: Path) -> None:
     )
     assert "| 3 / 1 / 0 |" in text and "| 3 / 0 / 1 |" in text  # counted, not dropped
     # range-test bounds over finished seeds: llr max_lr 0.40, 0.41, 0.42 -> 0.41 ± 0.0248
-    assert "| llr | lrlab | 0.04 ± 0 | 0.41 ± 0.0248 | 3 |" in text
+    assert (
+        "| llr | lrlab | 0.04 ± 0 | 0.41 ± 0.0248 | 3 | SGD, momentum 0.85, weight decay 0.0005, "
+        "LR multipliers up to 1.75 |" in text
+    )
+    # every trial's range-test warnings, by arm and seed
+    assert "## Range-test warnings" in text
+    assert "- llr, seed 1: only 20 points; run a longer sweep" in text
+    assert "- 1cycle, seed 1: only 20 points; run a longer sweep" in text
     assert "**Question.** Does 1cycle beat step decay?" in text
     assert "abc1234" in text and "2.13.0" in text
 

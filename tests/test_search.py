@@ -140,3 +140,14 @@ def test_parallel_workers_sample_apart(tmp_path: Path) -> None:
 
     assert first(0, "a") == first(0, "b")  # deterministic per worker
     assert first(0, "c")["max_lr"] != first(1, "d")["max_lr"]
+
+
+def test_a_search_whose_freeze_pattern_matches_nothing_stops_before_optuna_starts(
+    tmp_path: Path,
+) -> None:
+    arms = [dict(STUDY["arms"][0]), STUDY["arms"][1]]
+    arms[0]["freeze"] = {"events": [{"at": 1, "action": "freeze", "blocks": ["head*"]}]}
+    study = parse_study({**STUDY, "arms": arms})
+    with pytest.raises(ValueError, match=r"arm '1cycle': freeze: .*\['head\*'\]\) matches no"):
+        run_search(study, tmp_path, n_trials=3)
+    assert not (tmp_path / "search" / "journal.log").exists()

@@ -181,3 +181,12 @@ def test_verdict_zero_spread_says_so() -> None:
     assert verdict("A", [92.0, 92.0], "B", [92.0, 92.0]).startswith(
         "A and B are identical on validation accuracy: every seed of both gave the same value"
     )
+
+
+def test_holm_adjusts_in_step_down_order() -> None:
+    from lrlab.report.verdicts import holm
+
+    # sorted: 0.01*3 = 0.03, 0.03*2 = 0.06, then 0.04*1 = 0.04 raised to 0.06 (monotone)
+    assert [round(p, 12) for p in holm([0.01, 0.04, 0.03])] == [0.03, 0.06, 0.06]
+    assert holm([0.6, 0.9]) == [1.0, 1.0]  # capped at 1
+    assert holm([]) == []

@@ -189,11 +189,11 @@ def test_trial_identity_ignores_settings_left_at_their_defaults() -> None:
                     "torch_scheduler": None,
                 }
             ],
-            "task": {**BASE["task"], "holdout": 0.0, "amp": False},
+            "task": {**BASE["task"], "holdout": None, "amp": False},
         }
     )
     assert [s.config_hash for s in expand(plain, "/c")] == [
         s.config_hash for s in expand(spelled, "/c")
     ]
-    changed = parse_study({**BASE, "task": {**BASE["task"], "holdout": 0.1}})
+    changed = parse_study({**BASE, "task": {**BASE["task"], "holdout": 0.0}})
     assert expand(changed, "/c")[0].config_hash != expand(plain, "/c")[0].config_hash

@@ -189,6 +189,23 @@ class FreezePlan:
             frozen = frozen | hits if e.action == "freeze" else frozen - hits
         return frozen
 
+    def check(self, names: Sequence[str]) -> None:
+        """Refuse an event whose blocks match none of the parameter ``names``.
+
+        >>> plan = FreezePlan([FreezeEvent(5, "freeze", ("head*",))])
+        >>> plan.check(["body.weight", "fc.weight"])  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: freeze plan: event 0 (freeze of ['head*']) matches no parameter; ...
+        """
+        for i, e in enumerate(self.events):
+            if not any(e.matches(n) for n in names):
+                tops = sorted({n.split(".")[0] for n in names})
+                raise ValueError(
+                    f"freeze plan: event {i} ({e.action} of {list(e.blocks)}) matches no "
+                    f"parameter; the model's top-level blocks are {', '.join(tops)}"
+                )
+
     def apply(self, model: nn.Module, optimizer: torch.optim.Optimizer, step: int) -> bool:
         """Make ``model`` and ``optimizer`` match the plan at update ``step``; True if changed.
 
@@ -197,13 +214,7 @@ class FreezePlan:
         """
         names = dict(model.named_parameters())
         if not self._checked:
-            for e in self.events:
-                if not any(e.matches(n) for n in names):
-                    tops = sorted({n.split(".")[0] for n in names})
-                    raise ValueError(
-                        f"freeze plan: {e.action} of {list(e.blocks)} matches no parameter; "
-                        f"the model's top-level blocks are {', '.join(tops)}"
-                    )
+            self.check(list(names))
             self._checked = True
         target = self.frozen_at(step, list(names))
         if target == self._frozen:

@@ -15,6 +15,20 @@ self-supervised recipes; ``exclude="none"`` adapts every group. All norms and pr
 are foreach operations: one kernel per list, not per tensor. Under a GradScaler, a fused
 optimizer runs its step hooks with the gradients still scaled and on skipped (overflow)
 steps too: the ratios use the unscaled norms, and a skipped step is left alone.
+
+Adaptive optimizers (Adam, AdamW and any optimizer whose groups carry ``betas``; Adagrad,
+RMSprop, Adadelta) divide the gradient by its own running scale, which cancels a
+rescaled gradient: LARS before Adam would change nothing. For them the trust ratio is
+applied to the optimizer's update instead, LAMB's form (You et al. 2019,
+arXiv:1904.00962): with ``u`` the update the optimizer made per unit LR (its step divided
+by ``lr``, weight decay included),
+
+    ratio = trust_coefficient * ||w|| / (||u|| + eps)        (1 if ||w|| or ||u|| is 0)
+    w <- w_before - lr * ratio * u      (LARC: - min(lr, ratio) * u)
+
+so the step's length per layer is ``lr * ratio * ||u|| = lr * trust_coefficient * ||w||``
+(LAMB is this with ``trust_coefficient = 1``). The optimizer's state (Adam's moments)
+is left as the optimizer wrote it, as in LAMB.
 """
 
 from __future__ import annotations
@@ -84,7 +98,11 @@ class LARS:
         self.trust_ratio = trust_ratio
         self._last: list[torch.Tensor | None] = [None] * len(optimizer.param_groups)
         self._saved: list[tuple[list[torch.nn.Parameter], list[torch.Tensor], int, float]] = []
+        self._before_step: list[tuple[int, list[torch.nn.Parameter], list[torch.Tensor], float]]
+        self._before_step = []
         self._zeros: dict[int, float] = {}
+        #: True: the trust ratio scales the optimizer's update (LAMB's form), not the gradient
+        self.adaptive = is_adaptive(optimizer)
         self._handles = [
             optimizer.register_step_pre_hook(self._before),
             optimizer.register_step_post_hook(self._after),
@@ -108,6 +126,9 @@ class LARS:
             return
         # Gradients a fused step still carries times the loss scale S: the ratio needs the
         # true norm, and the direction goes back in the same units (the kernel divides by S).
+        if self.adaptive:
+            self._keep_weights(optimizer)
+            return
         scale = grad_scale(optimizer)
         for i, group in enumerate(optimizer.param_groups):
             if self._excluded(group):
@@ -142,7 +163,36 @@ class LARS:
             # A fresh float object, so _after can tell it from a value a scheduler wrote since.
             group["weight_decay"] = self._zeros[i] = float("0")
 
+    def _keep_weights(self, optimizer: Optimizer) -> None:
+        for i, group in enumerate(optimizer.param_groups):
+            if self._excluded(group):
+                continue
+            params = [p for p in group["params"] if p.grad is not None]
+            if params:
+                before = [p.detach().clone() for p in params]
+                # the LR this step used: a scheduler's post-step hook may rewrite it first
+                self._before_step.append((i, params, before, float(group["lr"])))
+
+    @torch.no_grad()
+    def _scale_updates(self) -> None:
+        for i, params, before, lr in self._before_step:
+            if lr <= 0:
+                continue
+            delta = torch._foreach_sub([p.detach() for p in params], before)
+            w_norm = torch.stack(torch._foreach_norm(before))
+            u_norm = torch.stack(torch._foreach_norm(delta)) / lr
+            ratio = self.trust_coefficient * w_norm / (u_norm + self.eps)
+            ratio = torch.where((w_norm > 0) & (u_norm > 0), ratio, torch.ones_like(ratio))
+            factor = torch.clamp(ratio / lr, max=1.0) if self.mode == "clip" else ratio
+            torch._foreach_mul_(delta, list(factor.unbind()))
+            for p, w, d in zip(params, before, delta):
+                p.copy_(w + d)
+            self._last[i] = factor if self.mode == "clip" else ratio
+        self._before_step.clear()
+
     def _after(self, optimizer: Optimizer, args: Any, kwargs: Any) -> None:
+        if self._before_step:
+            self._scale_updates()
         for params, grads, i, wd in self._saved:
             for p, g in zip(params, grads):
                 p.grad = g
@@ -155,6 +205,21 @@ class LARS:
         """Detach: the optimizer behaves as it did before."""
         for h in self._handles:
             h.remove()
+
+
+_ADAPTIVE = (torch.optim.Adagrad, torch.optim.RMSprop, torch.optim.Adadelta)
+
+
+def is_adaptive(optimizer: Optimizer) -> bool:
+    """Whether ``optimizer`` normalises its gradients (groups with ``betas``, or Adagrad,
+    RMSprop, Adadelta), so LARS must scale its update rather than its gradient.
+
+    >>> import torch
+    >>> w = [torch.nn.Parameter(torch.ones(1))]
+    >>> is_adaptive(torch.optim.AdamW(w)), is_adaptive(torch.optim.SGD(w, lr=0.1))
+    (True, False)
+    """
+    return isinstance(optimizer, _ADAPTIVE) or any("betas" in g for g in optimizer.param_groups)
 
 
 def LARC(optimizer: Optimizer, trust_coefficient: float = 0.02, **kwargs: Any) -> LARS:

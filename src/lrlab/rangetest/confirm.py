@@ -27,6 +27,7 @@ from lrlab.rangetest.loop import (
     evaluated,
     forward_backward,
     model_device,
+    train_mode,
 )
 from lrlab.rangetest.snapshot import TrainingSnapshot, hooks_suspended
 from lrlab.schedules import cyclical_momentum, one_cycle
@@ -107,6 +108,7 @@ def confirm(
                 optimizer, lr=lr, momentum=cyclical_momentum(lr) if has_momentum else None
             )
             model.train()
+            train_mode(optimizer)
             batches = epochs(data)
             diverged = False
             try:
@@ -120,7 +122,7 @@ def confirm(
                     apply_update(optimizer, scaler)
             finally:
                 driver.remove()
-            value = math.inf if diverged else float(evaluated(model, evaluate)["loss"])
+            value = math.inf if diverged else float(evaluated(model, evaluate, optimizer)["loss"])
             losses.append(value if math.isfinite(value) else math.inf)
     finally:
         snapshot.restore(model, optimizer, scaler)

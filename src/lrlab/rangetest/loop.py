@@ -148,12 +148,36 @@ def cached_evaluator(
     return evaluate
 
 
-def evaluated(model: nn.Module, evaluate: Callable[[], Mapping[str, float]]) -> Mapping[str, float]:
-    """``evaluate()`` in eval mode without gradients; the model's mode is restored."""
+def evaluated(
+    model: nn.Module,
+    evaluate: Callable[[], Mapping[str, float]],
+    optimizer: torch.optim.Optimizer | None = None,
+) -> Mapping[str, float]:
+    """``evaluate()`` in eval mode without gradients; the model's mode is restored. An
+    optimizer with modes of its own (Schedule-Free's) is switched to eval too, so the model
+    is evaluated at the point it would be used."""
     was_training = model.training
+    modes = optimizer is not None and has_modes(optimizer)
+    if modes:
+        optimizer.eval()  # type: ignore[union-attr]
     model.eval()
     try:
         with torch.no_grad():
             return evaluate()
     finally:
         model.train(was_training)
+        if modes:
+            optimizer.train()  # type: ignore[union-attr]
+
+
+def has_modes(optimizer: torch.optim.Optimizer) -> bool:
+    """Schedule-free optimizers keep two points and must be told train() / eval()."""
+    return callable(getattr(optimizer, "train", None)) and callable(
+        getattr(optimizer, "eval", None)
+    )
+
+
+def train_mode(optimizer: torch.optim.Optimizer) -> None:
+    """An optimizer with modes steps only in train mode (restored with its state after)."""
+    if has_modes(optimizer):
+        optimizer.train()  # type: ignore[attr-defined]

@@ -38,6 +38,7 @@ from lrlab.rangetest.loop import (
     evaluated,
     forward_backward,
     model_device,
+    train_mode,
 )
 from lrlab.rangetest.result import RangeTestResult
 from lrlab.rangetest.rules import DivergenceTest
@@ -240,12 +241,13 @@ def _run(setup: _Setup, start_lr: float, end_lr: float, num_updates: int) -> Ran
     started = time.perf_counter()
     try:
         model.train()
+        train_mode(optimizer)
         driver = HyperparamScheduler(
             optimizer, lr=schedule, groups=[{"lr_scale": s} for s in setup.scales]
         )
         batches = epochs(setup.data)
         if evaluate is not None:
-            rec.evaluation(None, evaluated(model, evaluate))
+            rec.evaluation(None, evaluated(model, evaluate, optimizer))
         while rec.reason is None:
             t = driver.step_count
             m = forward_backward(setup.step, batches, setup.accumulation, scaler)
@@ -263,7 +265,7 @@ def _run(setup: _Setup, start_lr: float, end_lr: float, num_updates: int) -> Ran
                     rec.reason = "every step skipped (inf/NaN gradients)"
                 continue
             if evaluate is not None and (t + 1) % every == 0:
-                rec.evaluation(t, evaluated(model, evaluate))
+                rec.evaluation(t, evaluated(model, evaluate, optimizer))
             if setup.progress is not None:
                 setup.progress(t + 1, num_updates, schedule(t), rec.last_loss)
     finally:

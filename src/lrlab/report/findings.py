@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lrlab.report.stats import mean_ci, verdict, welch
+from lrlab.report.stats import mean_ci
+from lrlab.report.study_notes import scores_on_test, split_of_trials, split_sentence
+from lrlab.report.verdicts import RESOLUTION_POINTS, Reading, SeedCount, read_all
 from lrlab.study.store import StudyStore, TrialRow
 from lrlab.tasks.metrics import Metric, MetricSet
 
@@ -47,17 +49,54 @@ def _values(trials: list[TrialRow], arm: str, metric: Metric) -> list[float]:
     return out
 
 
-def _agreement(expect: str, low: float | None, high: float | None, higher_is_better: bool) -> str:
-    """Hold the 95% CI of (arm - baseline) against the claim."""
-    if low is None or high is None:
+def seed_counts(trials: list[TrialRow], arms: Sequence[str]) -> dict[str, SeedCount]:
+    """How each arm's seeds ended (done, diverged, failed)."""
+    ended = ("done", "diverged", "failed")
+    return {
+        arm: SeedCount(*(sum(t.arm == arm and t.status == s for t in trials) for s in ended))
+        for arm in arms
+    }
+
+
+def resolution_of(analysis: dict[str, Any], metric: Metric) -> float | None:
+    """The study's stated resolution, else 2 points for a percentage metric (else none)."""
+    stated = analysis.get("resolution")
+    if stated is not None:
+        return float(stated)
+    return RESOLUTION_POINTS if metric.unit == "points" else None
+
+
+def _agreement(expect: str, kind: str) -> str:
+    """Hold one reading (arm against baseline) against the claim."""
+    if kind in ("noisy", "unknown"):
         return "inconclusive"
-    better = low > 0 if higher_is_better else high < 0
-    worse = high < 0 if higher_is_better else low > 0
-    if expect == "better":
-        return "agrees" if better else ("disagrees" if worse else "inconclusive")
-    if expect == "worse":
-        return "agrees" if worse else ("disagrees" if better else "inconclusive")
-    return "disagrees" if better or worse else "agrees"  # "same": no difference beyond noise
+    if expect == "same":
+        return "agrees" if kind == "same" else "disagrees"
+    wanted = "better" if expect == "better" else "worse"
+    return "agrees" if kind == wanted else "disagrees"
+
+
+def _overall(expect: str, agreements: list[str]) -> str:
+    """``same``: every question arm must agree; ``better``/``worse``: any arm may."""
+    found = set(agreements)
+    if expect == "same":
+        if found == {"agrees"}:
+            return "agrees"
+        return "disagrees" if "disagrees" in found else "inconclusive"
+    if "agrees" in found:
+        return "agrees"
+    return "inconclusive" if "inconclusive" in found else "disagrees"
+
+
+def _tally(readings: list[Reading], base: str) -> str:
+    kinds = [r.kind for r in readings]
+    parts = [
+        f"{kinds.count('better')} beat {base}",
+        f"{kinds.count('worse')} lose to it",
+        f"{kinds.count('same')} show no difference",
+        f"{kinds.count('noisy') + kinds.count('unknown')} are too noisy to tell",
+    ]
+    return f"of {len(readings)} arms against {base}: {', '.join(parts)}"
 
 
 def _compare(
@@ -65,45 +104,32 @@ def _compare(
 ) -> tuple[str, str, list[str]]:
     a = cfg["analysis"]
     base = cfg.get("baseline") or cfg["arms"][0]["name"]
-    arms = a.get("arms") or [x["name"] for x in cfg["arms"] if x["name"] != base]
+    everyone = [x["name"] for x in cfg["arms"] if x["name"] != base]
+    asked = a.get("arms") or everyone
     metric = metrics[a.get("metric") or metrics.primary.name]
     base_metric = metrics[a["baseline_metric"]] if a.get("baseline_metric") else metric
-    higher = metric.higher_is_better
-    sign = 1.0 if higher else -1.0
-    unit, words = metric.unit, metric.words
     b_values = _values(trials, base, base_metric)
-    lines, results = [], []
-    for arm in arms:
-        values = _values(trials, arm, metric)
-        if not values or not b_values:
-            lines.append(f"{arm} vs {base}: no finished trials to compare")
-            continue
-        d = welch(values, b_values)
-        sentence = verdict(
-            arm, values, base, b_values, higher, metric=words, unit=unit, digits=1 if unit else 3
-        )
-        agree = _agreement(a["expect"], d.low, d.high, higher)
-        results.append((d.difference * sign, arm, sentence, agree))
-        lines.append(sentence)
-    if not results:
+    pairs = [(arm, _values(trials, arm, metric), base, b_values) for arm in asked]
+    readings = read_all(
+        pairs,
+        higher_is_better=metric.higher_is_better,
+        metric=metric.words,
+        unit=metric.unit,
+        digits=1 if metric.unit else 3,
+        resolution=resolution_of(a, metric),
+        seeds=seed_counts(trials, [*asked, base]),
+    )
+    lines = [r.sentence for r in readings]
+    if not b_values or not any(r.difference is not None for r in readings):
         return "no finished trials to answer with", "inconclusive", lines
-    _, arm, sentence, agreement = max(results)
-    if a["expect"] == "same" or len(results) == 1:
-        agreements = {r[3] for r in results}
-        agreement = (
-            "agrees"
-            if agreements == {"agrees"}
-            else ("disagrees" if "disagrees" in agreements else "inconclusive")
-        )
-        against = [r for r in results if r[3] == "disagrees"]
-        if agreement == "disagrees" and against and max(results)[3] != "disagrees":
-            # the headline's best arm shows no difference; say which arm the verdict rests on
-            worst = max(against, key=lambda r: abs(r[0]))
-            sentence = (
-                f"{sentence}; but {worst[2]} "
-                f"({len(against)} of {len(results)} arms differ beyond noise)"
-            )
-    return sentence, agreement, lines
+    agreements = [_agreement(a["expect"], r.kind) for r in readings]
+    agreement = _overall(a["expect"], agreements)
+    if len(readings) == 1:
+        return readings[0].sentence, agreement, lines
+    # the sentence the verdict rests on: the largest effect among the arms that decide it
+    deciding = [r for r, g in zip(readings, agreements) if g == agreement] or readings
+    rest = max(deciding, key=lambda r: abs(r.difference.difference) if r.difference else 0.0)
+    return f"{_tally(readings, base)}; {rest.sentence}", agreement, lines
 
 
 def _series_reach(store: StudyStore, trial: TrialRow, metric: Metric, target: float) -> int | None:
@@ -205,29 +231,52 @@ def _early_reading(
     n = len(arms)
     rho = 1 - 6 * sum((rank_e[a] - rank_f[a]) ** 2 for a in arms) / (n * (n * n - 1))
     same = by_early[0] == by_final[0]
-    d = welch(final[by_early[0]], final[by_final[0]]) if not same else None
-    tied = d is not None and d.low is not None and d.high is not None and d.low <= 0 <= d.high
+    reading = None
+    if not same:
+        unit = primary.unit
+        reading = read_all(
+            [(by_early[0], final[by_early[0]], by_final[0], final[by_final[0]])],
+            higher_is_better=primary.higher_is_better,
+            metric=primary.words,
+            unit=unit,
+            digits=1 if unit else 3,
+            resolution=resolution_of(cfg["analysis"], primary),
+            seeds=seed_counts(trials, [by_early[0], by_final[0]]),
+        )[0]
+    tied = reading is not None and reading.kind in ("same", "noisy", "unknown")
     final_words = _final(primary)
     answer = (
         f"validation loss at epoch {epoch} ranks {by_early[0]} first and {final_words} ranks "
         f"{by_final[0]} first (Spearman rho {rho:.2f} over {n} arms)"
     )
-    if tied and d is not None:
-        unit, digits = (" points", 1) if primary.unit == "points" else ("", 3)
-        plural = "final accuracies" if primary.name == "val_top1" else f"{final_words} values"
-        answer += (
-            f"; their {plural} differ by {d.difference:+.{digits}f}{unit} "
-            f"(95% CI {d.low:.{digits}f} to {d.high:.{digits}f}), within noise"
-        )
+    if reading is not None:
+        answer += f"; on {final_words}: {reading.sentence}"
     lines = [
         f"{a}: val loss at epoch {epoch} {mean_ci(early[a]).mean:.4f}, {final_words} "
         f"{_shown(primary, mean_ci(final[a]).mean / primary.scale)}"
         for a in by_final
     ]
-    # Different winners whose final accuracies cannot be told apart: the early reading
-    # neither confirmed nor refuted, so the verdict is open rather than "agrees".
+    # Different winners whose final accuracies cannot be told apart (or are too noisy to):
+    # the early reading neither confirmed nor refuted, so the verdict is open.
     agreement = "agrees" if same else ("inconclusive" if tied else "disagrees")
     return answer, agreement, lines
+
+
+def _split_lines(cfg: dict[str, Any], trials: list[TrialRow], metrics: MetricSet) -> list[str]:
+    """Which split the numbers above come from, and the test split's own numbers."""
+    primary = metrics.primary
+    out = [split_sentence(split_of_trials(trials))]
+    if primary.name.startswith("val_"):
+        key = "test_" + primary.name[len("val_") :]
+        words = primary.words.replace("validation", "test")
+        names = [str(a["name"]) for a in cfg.get("arms", [])]
+        tests = scores_on_test([(n, [t for t in trials if t.arm == n]) for n in names], key,
+                           primary.scale, words)  # fmt: skip
+        if tests:
+            out.append(
+                "test split (scored once at the end, read by no verdict): " + "; ".join(tests)
+            )
+    return out
 
 
 def analyze(study_dir: str | Path) -> Finding:
@@ -249,6 +298,12 @@ def analyze(study_dir: str | Path) -> Finding:
         answer, agreement, lines = _compare(cfg, trials, metrics)
     preset = store.meta("preset")
     store.close()
+    lines = [*lines, *_split_lines(cfg, trials, metrics)]
+    split = split_of_trials(trials)
+    if split is not None and split.get("tuning_saw_test"):
+        answer = f"{answer} [tuning read the test split]"
+    if not cfg.get("claim"):
+        agreement = "no claim"  # nothing published to hold the answer against
     name = cfg.get("name", "?") + (f" ({preset})" if preset else "")
     return Finding(
         name, cfg.get("question", ""), cfg.get("claim", ""), answer, agreement, tuple(lines)

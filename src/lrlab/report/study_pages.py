@@ -17,6 +17,13 @@ from typing import Any
 
 from lrlab.report.stats import MeanCI
 from lrlab.report.study_figures import arm_colours
+from lrlab.report.study_notes import (
+    arm_groups,
+    range_test_warnings,
+    split_of_trials,
+    split_sentence,
+    swept_with,
+)
 from lrlab.report.study_summary import StudySummary
 
 FIGURES = {
@@ -95,12 +102,15 @@ def bounds_table(summary: StudySummary) -> tuple[list[str], list[list[str]]] | N
     arms = [a for a in summary.arms if a.bounds]
     if not arms:
         return None
-    header = ["arm", "rule", "base_lr", "max_lr", "trials"]
+    header = ["arm", "rule", "base_lr", "max_lr", "trials", "swept with"]
     rows = []
     for a in arms:
         cells = [f"{fmt_sig(a.bounds.get(k))}" for k in ("base_lr", "max_lr")]
         n = max(ci.n for ci in a.bounds.values())
-        rows.append([a.name, ", ".join(a.bound_rules) or "—", *cells, str(n)])
+        records = [t.final["bounds"].get("swept_with") for t in a.trials
+                   if isinstance(t.final.get("bounds"), dict)]  # fmt: skip
+        how = swept_with(records[0] if records else None)
+        rows.append([a.name, ", ".join(a.bound_rules) or "—", *cells, str(n), how])
     return header, rows
 
 
@@ -129,6 +139,10 @@ def _incomplete(summary: StudySummary) -> str:
     waiting = sum(a.counts["pending"] + a.counts["running"] for a in summary.arms)
     total = sum(len(a.trials) for a in summary.arms)
     return f"Study incomplete: {waiting} of {total} trials have not finished." if waiting else ""
+
+
+def _splits(summary: StudySummary) -> str:
+    return split_sentence(split_of_trials([t for a in summary.arms for t in a.trials]))
 
 
 def problem_trials(summary: StudySummary) -> list[str]:
@@ -162,6 +176,9 @@ def setup_lines(summary: StudySummary) -> list[tuple[str, str]]:
         if isinstance(a, dict):
             rest = {k: v for k, v in a.items() if k != "name" and v is not None}
             out.append((f"arm {a.get('name')}", compact(rest)))
+            groups = arm_groups(a)
+            if groups:
+                out.append((f"arm {a.get('name')}: groups", groups))
     return out
 
 
@@ -176,8 +193,10 @@ def to_markdown(summary: StudySummary, figures: dict[str, Path]) -> str:
     f = summary.finding
     out += [f"**Answer:** {md(f.answer if f else summary.headline)}.", ""]
     if f is not None:
-        out += [f"**Against the published claim:** {f.agreement}.", ""]
+        if cfg.get("claim"):
+            out += [f"**Against the published claim:** {f.agreement}.", ""]
         out += [f"- {md(line)}" for line in f.details] + [""]
+    out += [f"**Splits.** {md(_splits(summary))}.", ""]
     if _incomplete(summary):
         out += [f"*{_incomplete(summary)}*", ""]
     out += [f"## Each arm against the baseline ({md(summary.baseline)})", ""]
@@ -191,8 +210,11 @@ def to_markdown(summary: StudySummary, figures: dict[str, Path]) -> str:
     bounds = bounds_table(summary)
     if bounds is not None:
         out += ["", "## Learning-rate bounds found by range tests", ""]
-        out += ["| " + " | ".join(bounds[0]) + " |", "|---|---|---:|---:|---:|"]
+        out += ["| " + " | ".join(bounds[0]) + " |", "|---|---|---:|---:|---:|---|"]
         out += ["| " + " | ".join(md(c) for c in row) + " |" for row in bounds[1]]
+    warned = range_test_warnings(summary)
+    if warned:
+        out += ["", "## Range-test warnings", ""] + [f"- {md(w)}" for w in warned]
     problems = problem_trials(summary)
     if problems:
         out += ["", "## Diverged and failed trials", ""] + [f"- {md(p)}" for p in problems]
@@ -249,9 +271,12 @@ def to_html(summary: StudySummary, figures: dict[str, Path]) -> str:
     answer = f.answer if f else summary.headline
     h.append(f'<p class="answer"><strong>Answer:</strong> {esc(answer)}.</p>')
     if f is not None:
-        h.append(f"<p><strong>Against the published claim:</strong> {esc(f.agreement)}.</p><ul>")
+        if cfg.get("claim"):
+            h.append(f"<p><strong>Against the published claim:</strong> {esc(f.agreement)}.</p>")
+        h.append("<ul>")
         h += [f"<li>{esc(line)}</li>" for line in f.details]
         h.append("</ul>")
+    h.append(f"<p><strong>Splits.</strong> {esc(_splits(summary))}.</p>")
     if _incomplete(summary):
         h.append(f'<p class="note">{esc(_incomplete(summary))}</p>')
     h.append(f"<h2>Each arm against the baseline ({esc(summary.baseline)})</h2><ul>")
@@ -273,6 +298,10 @@ def to_html(summary: StudySummary, figures: dict[str, Path]) -> str:
         h.append("<tr>" + "".join(f"<th>{esc(c)}</th>" for c in bounds[0]) + "</tr>")
         h += ["<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in bounds[1]]
         h.append("</table>")
+    warned = range_test_warnings(summary)
+    if warned:
+        h.append("<h2>Range-test warnings</h2><ul>")
+        h += [f"<li>{esc(w)}</li>" for w in warned] + ["</ul>"]
     problems = problem_trials(summary)
     if problems:
         h.append("<h2>Diverged and failed trials</h2><ul>")

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lrlab.report.stats import MeanCI, mean_ci, verdict
+from lrlab.report.stats import MeanCI, mean_ci
 from lrlab.report.study_series import AppliedSchedule, Band, GroupRates
+from lrlab.report.verdicts import RESOLUTION_POINTS, Reading, SeedCount, read_all
 from lrlab.study.store import STATUSES, StudyStore, TrialRow
 from lrlab.tasks.metrics import CLASSIFICATION, Metric, MetricSet
 
@@ -139,37 +140,52 @@ def _arm(
     return ArmSummary(name, trials, values, final, reach, _ci(tuning), _ci(seconds), bounds, rules)
 
 
-def _diverged_note(arms: list[ArmSummary]) -> str:
-    notes = []
-    for a in arms:
-        k, n = len(a.with_status("diverged")), len(a.with_status("done", "diverged"))
-        if k:
-            notes.append(f"{k} of {n} seeds of {a.name}")
-    if not notes:
-        return ""
-    return f"; diverged and left out of these numbers: {', '.join(notes)}"
+def _seeds(arms: list[ArmSummary]) -> dict[str, SeedCount]:
+    return {
+        a.name: SeedCount(a.counts["done"], a.counts["diverged"], a.counts["failed"]) for a in arms
+    }
+
+
+def compare_all(
+    arms: list[ArmSummary], base: ArmSummary, metric: Metric, resolution: float | None
+) -> list[Reading]:
+    """Each arm against ``base`` on one metric, Holm-corrected over these comparisons
+    (arms without the metric are left out)."""
+    b = base.values.get(metric.name)
+    if not b:
+        return []
+    pairs = [
+        (a.name, a.values[metric.name], base.name, b)
+        for a in arms
+        if a is not base and a.values.get(metric.name)
+    ]
+    return read_all(
+        pairs,
+        higher_is_better=metric.higher_is_better,
+        metric=metric.words,
+        unit=metric.unit,
+        digits=1 if metric.unit == "points" else 3,
+        resolution=resolution,
+        seeds=_seeds([*arms, base]),
+    )
 
 
 def compare(arm: ArmSummary, base: ArmSummary, metric: Metric) -> str | None:
-    """The verdict of ``arm`` against ``base`` on one metric (None if either lacks it)."""
-    a, b = arm.values.get(metric.name), base.values.get(metric.name)
-    if not a or not b:
+    """The verdict of ``arm`` against ``base`` alone on one metric (None if either lacks
+    it), at the default resolution for the metric's unit."""
+    if not arm.values.get(metric.name) or not base.values.get(metric.name):
         return None
-    digits = 1 if metric.unit == "points" else 3
-    sentence = verdict(
-        arm.name,
-        a,
-        base.name,
-        b,
-        metric.higher_is_better,
-        metric=metric.words,
-        unit=metric.unit,
-        digits=digits,
-    )
-    return sentence + _diverged_note([arm, base])
+    resolution = RESOLUTION_POINTS if metric.unit == "points" else None
+    return compare_all([arm], base, metric, resolution)[0].sentence
 
 
-def _headline(arms: list[ArmSummary], base: ArmSummary | None, primary: Metric) -> str:
+def _headline(
+    arms: list[ArmSummary],
+    base: ArmSummary | None,
+    primary: Metric,
+    readings: list[Reading],
+    asked: list[str] | None,
+) -> str:
     key, words = primary.name, primary.words
     if base is None or not base.values.get(key):
         name = base.name if base is not None else "the baseline"
@@ -191,9 +207,14 @@ def _headline(arms: list[ArmSummary], base: ArmSummary | None, primary: Metric) 
             f"{base.name} is the only arm with {words} from finished trials: "
             f"{mean} ({interval}n={ci.n}); nothing to compare it with"
         )
+    by_arm = {r.a: r for r in readings}
+    if asked:  # the arm the study's question names comes first
+        named = [by_arm[n] for n in asked if n in by_arm]
+        if named:
+            return named[0].sentence
     pick = max if primary.higher_is_better else min
     best = pick(others, key=lambda a: a.final[key].mean)
-    return compare(best, base, primary) or ""
+    return by_arm[best.name].sentence if best.name in by_arm else ""
 
 
 def _when(ts: list[float]) -> str:
@@ -264,9 +285,11 @@ def summarize(study_dir: Path) -> StudySummary:
                 for s in STATUSES
                 if any(t.status == s for t in trials)
             )
+            failed = any(t.status == "failed" for t in trials)
             raise ValueError(
                 f"study {config.get('name', study_dir.name)!r} has no finished trials yet "
-                f"({counts or 'no trials'}); run it first"
+                f"({counts or 'no trials'}); "
+                + ("fix what failed and run it again" if failed else "run it first")
             )
         metrics = MetricSet.from_dict(store.meta("metrics"))
         names = [str(a["name"]) for a in config.get("arms", []) if isinstance(a, dict)]
@@ -296,21 +319,35 @@ def summarize(study_dir: Path) -> StudySummary:
         store.close()
     baseline = str(config.get("baseline") or (names[0] if names else ""))
     base = next((a for a in arms if a.name == baseline), None)
-    comparisons = []
-    for a in arms:
-        if a is base or base is None:
-            continue
+    analysis = config.get("analysis") or {}
+    by_metric: dict[str, list[Reading]] = {}
+    if base is not None:
+        from lrlab.report.findings import resolution_of
+
         for key in curve_keys(metrics):
-            sentence = compare(a, base, metrics[key])
-            if sentence:
-                comparisons.append(sentence)
+            m = metrics[key]
+            by_metric[key] = compare_all(arms, base, m, resolution_of(analysis, m))
+    # arm by arm, each metric's sentence (the order the report always had)
+    comparisons = [
+        r.sentence
+        for a in arms
+        for key in curve_keys(metrics)
+        for r in by_metric.get(key, [])
+        if r.a == a.name
+    ]
     return StudySummary(
         study_dir=study_dir,
         config=config,
         preset=None if preset is None else str(preset),
         baseline=baseline,
         arms=arms,
-        headline=_headline(arms, base, metrics.primary),
+        headline=_headline(
+            arms,
+            base,
+            metrics.primary,
+            by_metric.get(metrics.primary.name, []),
+            analysis.get("arms"),
+        ),
         comparisons=comparisons,
         provenance=_provenance(trials),
         metrics=metrics,

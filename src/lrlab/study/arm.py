@@ -56,9 +56,29 @@ def torch_one_cycle(optimizer: torch.optim.Optimizer, lr: Schedule, total: int) 
 
 
 def range_test_bounds(
-    arm: ArmConfig, model: nn.Module, optimizer: torch.optim.Optimizer, data: TaskData
+    arm: ArmConfig,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data: TaskData,
+    total: int | None = None,
 ) -> tuple[dict[str, Any], int, str]:
-    """Run the arm's range test on the trial's own model, data order and optimizer."""
+    """Run the arm's range test on the trial's own model, data order and optimizer, set up
+    as the arm trains (`lrlab.study.arm_sweep.arm_stack`; ``total``: the trial's updates,
+    where layer-wise multipliers peak)."""
+    from lrlab.study.arm_sweep import arm_stack
+
+    total = total if total is not None else data.iters_per_epoch
+    with arm_stack(arm, model, optimizer, total, data.iters_per_epoch) as swept_with:
+        return _range_test_bounds(arm, model, optimizer, data, swept_with)
+
+
+def _range_test_bounds(
+    arm: ArmConfig,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data: TaskData,
+    swept_with: dict[str, Any],
+) -> tuple[dict[str, Any], int, str]:
     rt = arm.range_test
     assert rt is not None
     which = bound_schedule(arm.lr, rt.schedule)
@@ -94,6 +114,7 @@ def range_test_bounds(
         "interval": list(b.suggestion.interval) if b.suggestion.interval else None,
         "warnings": list(b.suggestion.warnings),
         "confirm": confirmed,
+        "swept_with": swept_with,
     }
     return found, updates, result.to_json()
 

@@ -31,11 +31,22 @@ class OptimizerConfig(Strict):
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: Annotated[float, Field(ge=0)] = 0.0
     no_decay_bias_norm: bool = True
+    # Prodigy's multiplier of the step size it estimates (its one knob, as its README says)
+    d_coef: Annotated[float, Field(gt=0)] = 1.0
 
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
         return one_of("name", v, OPTIMIZERS, "an optimizer")
+
+    @model_validator(mode="after")
+    def _d_coef_is_prodigys(self) -> OptimizerConfig:
+        if self.d_coef != 1.0 and self.name != "prodigy":
+            raise ValueError(
+                f"d_coef={self.d_coef!r} is Prodigy's setting; name={self.name!r} takes none "
+                "(remove d_coef or use name = 'prodigy')"
+            )
+        return self
 
 
 class RangeTestConfig(Strict):

@@ -95,6 +95,10 @@ class AnalysisConfig(Strict):
       ``expect = "faster"``, with ``claimed_speedup`` the published factor.
     * ``early_reading``: do the arms ranked by validation loss at ``early_epoch`` pick the
       same winner as the final accuracy? ``expect = "same"`` is the paper's advice.
+
+    ``arms`` are the arms the question names: the one-line answer is about them. Every
+    comparison of the study is read with Holm's correction and at ``resolution``
+    (`lrlab.report.verdicts`).
     """
 
     kind: Literal["compare", "updates_to_reference", "early_reading"] = "compare"
@@ -105,6 +109,10 @@ class AnalysisConfig(Strict):
     reference: str | list[str] | None = None
     claimed_speedup: Annotated[float, Field(gt=0)] | None = None
     early_epoch: Annotated[int, Field(ge=1)] | None = None
+    #: The smallest difference the study is asked to tell apart, in the metric's unit
+    #: (default: 2 points for a percentage metric). A comparison whose 95% interval is
+    #: wider than this either side reads "inconclusive: too noisy", never "no difference".
+    resolution: Annotated[float, Field(gt=0)] | None = None
 
 
 class SearchRange(Strict):

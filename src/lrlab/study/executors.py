@@ -92,10 +92,9 @@ class LocalExecutor:
 
     With several workers this process runs trials too, on a thread, while the worker
     processes start: it has torch imported and usually the data loaded already, so it
-    never waits for them (on two cores, two workers ran the throughput benchmark's 8
-    short trials 1.1x faster than one when both workers were new processes). Progress
-    events from the thread and from the processes reach ``on_event`` on the calling
-    thread only, so the store keeps one writer.
+    never waits for them (`benchmarks/study_throughput.py` measures what this gains).
+    Progress events from the thread and from the processes reach ``on_event`` on the
+    calling thread only, so the store keeps one writer.
     """
 
     def __init__(self, workers: int = 1) -> None:

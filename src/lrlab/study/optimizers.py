@@ -47,7 +47,8 @@ def make_optimizer(cfg: Any, groups: list[dict[str, Any]]) -> torch.optim.Optimi
         return sf.AdamWScheduleFree(groups, lr=lr, betas=betas, weight_decay=wd)
     if name == "prodigy":
         prodigy = _import("prodigyopt", "prodigyopt")
-        return prodigy.Prodigy(groups, lr=lr, betas=betas, weight_decay=wd)
+        d_coef = float(cfg.get("d_coef", 1.0))
+        return prodigy.Prodigy(groups, lr=lr, betas=betas, weight_decay=wd, d_coef=d_coef)
     raise ValueError(f"optimizer name={name!r} is not known")
 
 

@@ -107,7 +107,7 @@ def run_study(
     # Absolute paths: worker processes and cluster nodes do not share our working directory.
     root = Path(directory).resolve()
     ckpt_root = Path(checkpoint_root).resolve() if checkpoint_root else root / "checkpoints"
-    preflight(study, root, ckpt_root, executor)
+    preflight(study, root, ckpt_root, executor, expand(study, str(ckpt_root)))
     with StudyLock(root):
         store = StudyStore(root / "study.db")
         try:

@@ -29,7 +29,7 @@ from typing import Any
 from lrlab.schedules import bound_fields, spec_to_dict
 from lrlab.study.config import StudyConfig, parse_study
 from lrlab.study.preflight import preflight
-from lrlab.study.resolve import TrialSpec, trial_config, trial_hash
+from lrlab.study.resolve import TrialSpec, expand, trial_config, trial_hash
 from lrlab.study.taskdata import metric_set
 
 _EARLY_STOP = "search trial pruned"
@@ -223,7 +223,8 @@ def run_search(
     if n_trials < 1 or workers < 1:
         raise ValueError(f"--trials={n_trials} and --workers={workers}: expected integers >= 1")
     root = Path(directory) / "search"
-    preflight(study, root, root / "checkpoints", None)  # before Optuna creates its journal
+    # before Optuna creates its journal; the task and model are checked once too
+    preflight(study, root, root / "checkpoints", None, expand(study, str(root / "checkpoints")))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     opt = _study(study, root, storage_url)
     for t in opt.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):

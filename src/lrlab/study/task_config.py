@@ -48,7 +48,13 @@ class TaskConfig(Strict):
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     threads: Annotated[int, Field(ge=1)] = 1
     amp: bool = False
-    holdout: Annotated[float, Field(ge=0, lt=0.5)] = 0.0
+    #: The fraction of the training set held out as the validation split every tuning
+    #: step reads (range test, confirm, search objective, early readings, snapshots):
+    #: seeded and stratified by class. The task's test split is scored once, at the end.
+    #: Default (None): 0.1 when the task's validation split is its test split (every
+    #: bundled task), else the task's own validation split. ``holdout = 0`` opts out (for
+    #: the bundled tasks, validation is then the test split and the report says so).
+    holdout: Annotated[float, Field(ge=0, lt=0.5)] | None = None
     train_subset: Annotated[int, Field(ge=1)] | None = None
     downsample: Annotated[int, Field(ge=1)] | None = None
     eval_every: Count | None = None

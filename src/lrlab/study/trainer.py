@@ -28,7 +28,7 @@ from lrlab.study.config import TrialConfig
 from lrlab.study.measures import final_metrics, snapshot_ensemble
 from lrlab.study.optimizers import has_train_eval_modes
 from lrlab.study.resolve import TrialSpec, count
-from lrlab.study.taskdata import build_task, check_targets
+from lrlab.study.taskdata import build_task, check_targets, split_of
 from lrlab.study.trace import update_trace
 from lrlab.study.trial import (
     ATTACH_ORDER,
@@ -156,6 +156,7 @@ def finish(t: Trial, seconds: float) -> dict[str, Any]:
         ipe=t.ipe,
         total=t.total,
     )
+    final.update(_test_metrics(t))
     if t.snapshots:
         if t.snapshot_targets is None:  # a checkpoint written before targets were kept
             _, t.snapshot_targets = t.data.probabilities(t.model, batches=t.cfg.task.eval_batches)
@@ -172,6 +173,17 @@ def finish(t: Trial, seconds: float) -> dict[str, Any]:
         "metrics": t.metrics.to_dict(),
         "trace": update_trace(t),  # for experiment trackers; the store does not keep it
     }
+
+
+def _test_metrics(t: Trial) -> dict[str, Any]:
+    """The test split, scored once at the end, when validation was held out of training
+    (``test_loss``, ``test_<metric>``); which split validation was is kept with them."""
+    split = split_of(t.cfg.task, t.spec.task)
+    out: dict[str, Any] = {"split": split}
+    task = t.data.task
+    if split["holdout"] > 0 and task.test is not None and t.diverged_at is None:
+        out.update(t.data.evaluate(t.model, split="test"))
+    return out
 
 
 def run_trial(spec: TrialSpec, progress: Progress | None = None) -> dict[str, Any]:

@@ -104,19 +104,17 @@ def _range_test(
     optimizer: torch.optim.Optimizer,
     data: TaskData,
     state: dict[str, Any] | None,
+    total: int,
 ) -> tuple[dict[str, Any] | None, int, str | None]:
-    """The arm's LR bounds: read at the start of the trial, or kept in its checkpoint."""
+    """The arm's LR bounds: read at the start of the trial (with the arm's own momentum,
+    weight decay, LARS, peak layer-wise multipliers and frozen blocks), or kept in its
+    checkpoint."""
     arm = cfg.arm
     if arm.range_test is None:
         return None, 0, None
     if state is not None:
         return state["bounds"], state["tuning_updates"], state["range_test"]
-    # LARS is on during the range test: the global LR is swept with trust ratios active
-    lars = LARS(optimizer, **arm.lars.model_dump()) if arm.lars else None
-    found = range_test_bounds(arm, model, optimizer, data)
-    if lars is not None:
-        lars.remove()
-    return found
+    return range_test_bounds(arm, model, optimizer, data, total)
 
 
 def _attach_auto_llr(t: Trial) -> None:
@@ -196,7 +194,7 @@ def build_trial(
     optimizer = make_optimizer(cfg.optimizer, groups)
     ipe = data.iters_per_epoch
     total = ipe * cfg.task.epochs
-    bounds, tuning, found = _range_test(cfg, model, optimizer, data, state)
+    bounds, tuning, found = _range_test(cfg, model, optimizer, data, state, total)
     lr = materialize(cfg.arm.lr, total=total, iters_per_epoch=ipe, bounds=bounds)
     t = Trial(
         spec,

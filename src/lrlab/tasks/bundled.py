@@ -65,7 +65,8 @@ def classification(
     downsample: int | None = None,
 ) -> Task:
     """A bundled data set with a bundled network (see `lrlab.data.load_dataset`,
-    `lrlab.models.build_model`); validation is the test split, as lrlab's studies use.
+    `lrlab.models.build_model`); its validation split is the test split, which studies
+    replace by a split held out of training (``task.holdout``, 10% by default).
 
     Args:
         data: one of `lrlab.data.DATASETS`.
@@ -81,7 +82,12 @@ def classification(
     """
     if model not in MODELS:
         raise ValueError(f"model={model!r} is not a model; expected one of {', '.join(MODELS)}")
-    ds = load_dataset(data, **dict(data_options or {}))
+    try:
+        ds = load_dataset(data, **dict(data_options or {}))
+    except ValueError as e:
+        if not data_options:
+            raise
+        raise ValueError(f"task.data_options: {e}") from None
     if train_subset is not None and train_subset < ds.n_train:
         keep = torch.randperm(ds.n_train, generator=torch.Generator().manual_seed(SUBSET_SEED))
         keep = keep[:train_subset].sort().values

@@ -95,8 +95,13 @@ def _takes_reduction(loss: Callable[..., Any]) -> bool:
 
 
 def holdout(task: Task, fraction: float, seed: int = 0) -> Task:
-    """The task with the last ``round(fraction * n)`` of a seeded permutation of its training
-    set as validation (the same split `lrlab.data.Dataset.holdout` makes); test is kept."""
+    """The task with ``fraction`` of its training set, chosen by a seeded permutation, as
+    validation (the same permutation `lrlab.data.Dataset.holdout` uses); test is kept.
+
+    Stratified when the training set is a `TensorDataset` whose last tensor holds integer
+    class labels: each class gives ``round(fraction * its count)`` examples, so the
+    validation split has the training set's class balance.
+    """
     if is_iterable(task.train):
         raise ValueError("task.holdout needs a map-style training set; this one is iterable")
     n = len(task.train)
@@ -107,7 +112,23 @@ def holdout(task: Task, fraction: float, seed: int = 0) -> Task:
             "expected both parts to be non-empty"
         )
     order = seeded_permutation(n, "holdout", seed)
-    keep, held = order[: n - n_val], order[n - n_val :]
+    labels = _class_labels(task.train)
+    if labels is None:
+        keep, held = order[: n - n_val], order[n - n_val :]
+    else:
+        ranked = labels[order]
+        held_mask = torch.zeros(n, dtype=torch.bool)
+        for c in torch.unique(ranked):
+            at = (ranked == c).nonzero().flatten()
+            k = round(fraction * len(at))
+            if k:
+                held_mask[at[len(at) - k :]] = True
+        keep, held = order[~held_mask], order[held_mask]
+        if len(keep) == 0 or len(held) == 0:
+            raise ValueError(
+                f"task.holdout={fraction!r} of {n} training examples leaves an empty part; "
+                "expected both parts to be non-empty"
+            )
     if isinstance(task.train, TensorDataset):
         tensors = task.train.tensors
         train: Any = TensorDataset(*(t[keep] for t in tensors))
@@ -115,6 +136,15 @@ def holdout(task: Task, fraction: float, seed: int = 0) -> Task:
     else:
         train, val = Subset(task.train, keep.tolist()), Subset(task.train, held.tolist())
     return replace(task, train=train, val=val)
+
+
+def _class_labels(dataset: Any) -> torch.Tensor | None:
+    if not isinstance(dataset, TensorDataset) or len(dataset.tensors) < 2:
+        return None
+    y = dataset.tensors[-1]
+    if y.dim() != 1 or y.dtype.is_floating_point or y.dtype == torch.bool:
+        return None
+    return y.cpu()
 
 
 class TaskData:
