@@ -44,7 +44,15 @@ def _run(arm: dict[str, Any], total: int = 200) -> tuple[RecordingSGD, dict[str,
     opt = RecordingSGD(groups, lr=0.1, momentum=0.9, weight_decay=5e-4)
     opt.seen = []
     cfg = ArmConfig(
-        name="x", range_test={"rule": "lrlab", "num_updates": 40, "start_lr": 1e-4}, **arm
+        name="x",
+        # one sweep, read as it is: these tests check what the sweep ran with
+        range_test={
+            "rule": "lrlab",
+            "num_updates": 40,
+            "start_lr": 1e-4,
+            "on_low_confidence": "use",
+        },
+        **arm,
     )
     found, _, _ = range_test_bounds(cfg, model, opt, data, total)
     return opt, found, model
