@@ -118,9 +118,9 @@ def holdout(task: Task, fraction: float, seed: int = 0) -> Task:
     else:
         ranked = labels[order]
         held_mask = torch.zeros(n, dtype=torch.bool)
-        for c in torch.unique(ranked):
+        classes = torch.unique(ranked)
+        for c, k in zip(classes.tolist(), _quotas(ranked, classes, n_val), strict=True):
             at = (ranked == c).nonzero().flatten()
-            k = round(fraction * len(at))
             if k:
                 held_mask[at[len(at) - k :]] = True
         keep, held = order[~held_mask], order[held_mask]
@@ -136,6 +136,34 @@ def holdout(task: Task, fraction: float, seed: int = 0) -> Task:
     else:
         train, val = Subset(task.train, keep.tolist()), Subset(task.train, held.tolist())
     return replace(task, train=train, val=val)
+
+
+def _quotas(ranked: torch.Tensor, classes: torch.Tensor, n_val: int) -> list[int]:
+    """Examples each class gives to validation: ``n_val * its share``, rounded so that the
+    quotas add up to exactly ``n_val`` (largest remainders; ties to the smaller class id).
+
+    Rounding each class on its own can hold out one example too few or too many, and
+    leave training one example over a round size: 3,601 MNIST-1D examples in batches of
+    100 end every epoch on an update from a single example.
+
+    >>> counts = [398, 396, 411, 394, 394, 402, 401, 404, 402, 398]  # MNIST-1D's training set
+    >>> y = torch.cat([torch.full((c,), k) for k, c in enumerate(counts)])
+    >>> sum(round(0.1 * c) for c in counts)  # each class rounded on its own
+    399
+    >>> q = _quotas(y, torch.unique(y), 400); q, sum(q)
+    ([40, 40, 41, 40, 39, 40, 40, 40, 40, 40], 400)
+    """
+    counts = torch.stack([(ranked == c).sum() for c in classes]).double()
+    exact = counts * n_val / len(ranked)
+    quotas = exact.floor().long()
+    left = n_val - int(quotas.sum())
+    if left > 0:
+        remainders = exact - quotas.double()
+        # stable sort by descending remainder: ties go to the smaller class id
+        order = sorted(range(len(classes)), key=lambda i: -float(remainders[i]))
+        for i in order[:left]:
+            quotas[i] += 1
+    return [int(q) for q in quotas]
 
 
 def _class_labels(dataset: Any) -> torch.Tensor | None:
