@@ -36,6 +36,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.finder_heldout_report import MULTIPLES, READING, tables  # noqa: E402
 from benchmarks.heldout_tasks import TASKS, HeldoutTask  # noqa: E402
 
 from lrlab.optim import HyperparamScheduler, param_groups  # noqa: E402
@@ -46,7 +47,6 @@ from lrlab.schedules import cyclical_momentum, one_cycle  # noqa: E402
 from lrlab.study.optimizers import make_optimizer  # noqa: E402
 
 GRIDS = {"sgd": (-3.0, 0.5), "adam": (-4.5, -0.5), "adamw": (-4.5, -0.5)}
-MULTIPLES = (0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0)
 FASTAI = ("valley", "steep", "minimum", "slide")
 SWEEP = 100
 PEERS = True  # --no-peers: lrlab's finders only
@@ -274,117 +274,6 @@ def run_task(name: str, seeds: list[int], grid_n: int, out: Path) -> dict[str, A
     cache["result"] = result
     path.write_text(json.dumps(cache, indent=1))
     return result
-
-
-def lofo(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """The multiple chosen without each family, scored on it (grid interpolated in log LR)."""
-    out: dict[str, Any] = {}
-    for r in results:
-        others = [o for o in results if o["family"] != r["family"]]
-        chosen = min(
-            MULTIPLES,
-            key=lambda m: statistics.mean(o["by_multiple"][f"{m:g}"] for o in others),
-        )
-        out[r["task"]] = {"multiple": chosen, "regret_pp": r["by_multiple"][f"{chosen:g}"]}
-    return out
-
-
-def flag_stats(results: list[dict[str, Any]], finder: str) -> tuple[int, int, int, int]:
-    """(picks losing > 3 points, of them flagged, flagged picks, of them within 3 points)."""
-    bad = bad_flagged = flagged = flagged_fine = 0
-    for r in results:
-        f = r["finders"][finder]
-        for regret, flag in zip(f["seed_regrets"], f["flagged"]):
-            bad += regret > 3
-            bad_flagged += regret > 3 and flag
-            flagged += flag
-            flagged_fine += flag and regret <= 3
-    return bad, bad_flagged, flagged, flagged_fine
-
-
-def tables(results: list[dict[str, Any]]) -> str:
-    names = list(results[0]["finders"])
-    rows = [
-        "| task | family | optimizer | oracle max_lr | oracle score | "
-        + " | ".join(names)
-        + " | lrlab tuning updates / budget |",
-        "|---|---|---|---|---|" + "---|" * len(names) + "---|",
-    ]
-    for r in results:
-        cells = [f"{r['finders'][n]['regret_pp']:.1f}" for n in names]
-        upd = r["finders"]["lrlab"]["updates"]
-        rows.append(
-            f"| {r['task']} | {r['family']} | {r['optimizer']} | {r['best_lr']:.3g} | "
-            f"{100 * r['best']:.1f} | " + " | ".join(cells) + f" | {upd} / {r['budget']} |"
-        )
-    summary = ["| finder | mean regret (pp) | worst task (pp) | picks > 3 pp lost, flagged | "
-               "flagged picks within 3 pp |", "|---|---|---|---|---|"]  # fmt: skip
-    for n in names:
-        regrets = [r["finders"][n]["regret_pp"] for r in results]
-        bad, bad_flagged, flagged, fine = flag_stats(results, n)
-        summary.append(
-            f"| {n} | {statistics.mean(regrets):.2f} | {max(regrets):.1f} | "
-            f"{bad_flagged}/{bad} | {fine}/{flagged} |"
-        )
-    lo = lofo(results)
-    lofo_rows = ["| left out | multiple chosen on the others | regret (pp, interpolated) |",
-                 "|---|---|---|"]  # fmt: skip
-    for r in results:
-        lofo_rows.append(
-            f"| {r['task']} | {lo[r['task']]['multiple']:g} | {lo[r['task']]['regret_pp']:.1f} |"
-        )
-    lofo_regrets = [v["regret_pp"] for v in lo.values()]
-    fixed = [r["by_multiple"]["1.4"] for r in results]
-    lofo_rows.append(
-        f"| **mean / worst** | | {statistics.mean(lofo_regrets):.2f} / {max(lofo_regrets):.1f} "
-        f"(the shipped 1.4, chosen on other tasks: {statistics.mean(fixed):.2f} / "
-        f"{max(fixed):.1f}) |"
-    )
-    return (
-        "## Regret per task (pp; accuracy, or validation R^2 for regression)\n\n"
-        + "\n".join(rows)
-        + "\n\n## Over all held-out tasks\n\n"
-        + "\n".join(summary)
-        + "\n\n## Leave one family out\n\n"
-        + "\n".join(lofo_rows)
-        + "\n"
-    )
-
-
-READING = """\
-Oracle: 12 log-spaced max_lr values x 3 seeds of 1cycle (cyclical momentum) per task; every
-finder's pick is trained on the same 3 seeds. The default rule's one constant (1.4 x the LR
-at the zero-lag smoothed loss minimum) was chosen on the eight task/optimizer combinations
-of `docs/finder_regret.md`; none of these families is among them, so the `lrlab` column is
-out of sample for that constant. Five choices of the no-signal handling were made after a
-first run of this benchmark and are in sample here: a sweep without training signal is
-refined before the validation reading is used (the validation minimum of a loss that falls
-only at the blow-up sat 5x high on MNIST-1D); the default rule reads a refined sweep at
-0.7 x its minimum (refined picks at 1.4 x sat a median 2x above the best grid LR, on these
-families and on MNIST-1D and Fashion-MNIST); a validation reading needs a drop over 2% of
-its level (a GRU's loss at chance fell 1.1% while its output bias settled, and the reading
-sat 1.2 decades low); it reads the bottom of the dip rather than its lowest point (a
-regression's flat bottom put the lowest point at 0.61 where 0.13 is right); and a refined
-exponential sweep runs to 3x where the first one stopped (a GRU's refined sweep completed
-at the first sweep's stop and read its minimum at the window's edge). The deep family has
-8 layers: at 12 no LR of the grid trained it.
-
-`lrlab:no-refine` is the first sweep read as it is, without the second sweep. The fastai
-rows are lrlab's ports of fastai's rules read off lrlab's first sweep (fastai itself needs
-its own venv, not built for this run); `lightning` is the real `pytorch-lightning` 2.6.6
-`Tuner.lr_find` at its defaults on the same model, optimizer and batch order (no flags: it
-never says when it is unsure). torch-lr-finder is not installed beside this torch and is
-missing. Seed-to-seed spread is large on the GRU (one seed at a near-optimal LR can lose
-12 points), so per-task figures over 3 seeds move by a few points between runs.
-
-A pick is flagged when `Suggestion.confident` is false (bounds() warns, `lrlab find` says
-so on its first line, a study refines or stops). Leave-one-family-out regret chooses the
-multiple (of the LR at the minimum, or of the validation bottom) among
-0.5, 0.7, 1, 1.4, 2, 2.8, 4 on the other families and scores it on the one left out, with
-scores read off the seed-mean grid interpolated in log LR (clamped at the grid's edges),
-so its figures are estimates; the per-task table trains every pick.
-
-"""
 
 
 def main() -> None:
