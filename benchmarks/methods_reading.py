@@ -86,9 +86,16 @@ def outcome(arm: str, trials: list[Any], chance: float) -> Outcome:
     return o
 
 
-def compare(me: Outcome, other: Outcome, resolution: float = RESOLUTION) -> tuple[str, str]:
-    """``(side, text)``: side is "beats", "loses to", "no difference" or "inconclusive"."""
+def compare(
+    me: Outcome, other: Outcome, resolution: float = RESOLUTION, name_mine: bool = True
+) -> tuple[str, str]:
+    """``(side, text)``: side is "beats", "loses to", "no difference" or "inconclusive".
+
+    The text names the seeds either arm lost (``name_mine=False``: only the other's, for
+    a line that names ``me``'s once)."""
     notes = [f"{o.arm} {o.failures()}, kept out" for o in (me, other) if o.lost]
+    if not name_mine and me.lost:
+        notes = notes[1:]
     if len(me.acc) < 2 or len(other.acc) < 2:
         few = min(len(me.acc), len(other.acc))
         return "inconclusive", _with(
@@ -127,7 +134,7 @@ def standing(task: str, me: Outcome, others: list[Outcome]) -> str:
     """One line: where ``me`` wins, loses, ties within the resolution, or cannot tell."""
     sides: dict[str, list[str]] = {s: [] for s in SIDES}
     for other in others:
-        side, text = compare(me, other)
+        side, text = compare(me, other, name_mine=False)
         sides[side].append(text)
     head = f"- {task}: {me.arm}" + (f" ({me.failures()})" if me.lost else "")
     parts = [f"{WORDS[s]} {', '.join(v)}" for s, v in sides.items() if v]

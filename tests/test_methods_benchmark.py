@@ -109,6 +109,10 @@ def test_each_reading_rule(tmp_path: Path) -> None:
 
     side, text = compare(me, prodigy)  # 2 finished seeds: an interval, its failures named
     assert "Prodigy (defaults) diverged on 1 of 5 seeds" in text and "kept out" in text
+    # a line about an arm that lost seeds names them once, at its head
+    line = standing("t", prodigy, [me, base])
+    assert line.startswith("- t: Prodigy (defaults) (diverged on 1 of 5 seeds, failed on")
+    assert line.count("diverged on 1 of 5") == 1
 
     line = standing("t", me, [base, close, wide, prodigy])
     assert line.startswith("- t: lrlab auto beats Adam 1e-2 (published) (+14.0")
