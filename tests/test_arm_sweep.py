@@ -16,13 +16,27 @@ from lrlab.tasks import Task, TaskData
 
 
 class RecordingSGD(torch.optim.SGD):
-    """SGD that writes down each step's (lr, momentum, weight decay) per group."""
+    """SGD that writes down each step's (lr, momentum, weight decay) per group.
+
+    It records from a wrapper on the instance, not by overriding ``step``: torch patches
+    each optimizer class's ``step`` to run the step hooks, so a subclass whose ``step``
+    calls ``super().step()`` runs them twice once a plain SGD has been made in the process.
+    """
 
     seen: list[list[tuple[float, float, float]]]
 
-    def step(self, closure: Any = None) -> Any:  # type: ignore[override]
-        self.seen.append([(g["lr"], g["momentum"], g["weight_decay"]) for g in self.param_groups])
-        return super().step(closure)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.seen = []
+        inner = self.step
+
+        def step(closure: Any = None) -> Any:
+            self.seen.append(
+                [(g["lr"], g["momentum"], g["weight_decay"]) for g in self.param_groups]
+            )
+            return inner(closure)
+
+        self.step = step  # type: ignore[method-assign]
 
 
 def _data() -> TaskData:
@@ -42,7 +56,6 @@ def _run(arm: dict[str, Any], total: int = 200) -> tuple[RecordingSGD, dict[str,
     model = data.task.model()
     groups = param_groups(model, weight_decay=5e-4, no_decay_bias_norm=False)
     opt = RecordingSGD(groups, lr=0.1, momentum=0.9, weight_decay=5e-4)
-    opt.seen = []
     cfg = ArmConfig(
         name="x",
         # one sweep, read as it is: these tests check what the sweep ran with
