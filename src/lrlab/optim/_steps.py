@@ -13,6 +13,7 @@ attributes after ``step()`` returns, so they are readable in pre- and post-step 
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Protocol, Union
 
 import torch
@@ -115,3 +116,48 @@ def inner_optimizer(optimizer: OptimizerLike, field: str = "optimizer") -> Optim
         f"(such as accelerate's AcceleratedOptimizer), got {type(optimizer).__name__}; "
         "pass the torch optimizer itself"
     )
+
+
+# torch runs the step hooks in a wrapper it puts around each optimizer class's ``step``
+# (once per class, when the first instance of that class is made). A subclass whose
+# ``step`` calls ``super().step()`` then runs them twice per update once an instance of
+# the base class exists: lrlab's hooks must act in the outer call only.
+_WRAPPER = Optimizer.profile_hook_step(lambda *a, **k: None).__code__
+_NESTS: dict[type, bool] = {}
+
+
+def _may_nest(cls: type) -> bool:
+    """Whether two classes of ``cls``'s MRO define ``step`` (so hooks can run nested)."""
+    if cls not in _NESTS:
+        steps = [c for c in cls.__mro__ if c is not Optimizer and "step" in c.__dict__]
+        _NESTS[cls] = len(steps) > 1
+    return _NESTS[cls]
+
+
+def inner_step(optimizer: Optimizer) -> bool:
+    """True when a step hook runs inside a nested ``step`` of ``optimizer`` (the base
+    class's, called by a subclass's ``step``): the outer call runs the same hooks again,
+    so an update must be counted, and gradients rescaled, in one of them only.
+
+    >>> import torch
+    >>> class Mine(torch.optim.SGD):
+    ...     def step(self, closure=None):
+    ...         return super().step(closure)
+    >>> _ = torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=0.1)  # SGD.step hooked
+    >>> opt = Mine([torch.nn.Parameter(torch.ones(1))], lr=0.1)
+    >>> calls = []
+    >>> _ = opt.register_step_post_hook(lambda o, a, k: calls.append(inner_step(o)))
+    >>> opt.step(); calls  # the hook ran twice: inner call first, then the outer one
+    [True, False]
+    """
+    if not _may_nest(type(optimizer)):
+        return False
+    frame = sys._getframe(1)
+    wrappers = 0
+    while frame is not None:
+        if frame.f_code is _WRAPPER and frame.f_locals.get("args", (None,))[0] is optimizer:
+            wrappers += 1
+            if wrappers > 1:
+                return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False

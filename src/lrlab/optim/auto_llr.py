@@ -38,7 +38,13 @@ from typing import Any
 import torch
 from torch.optim import Optimizer
 
-from lrlab.optim._steps import OptimizerLike, grad_scale, inner_optimizer, step_was_skipped
+from lrlab.optim._steps import (
+    OptimizerLike,
+    grad_scale,
+    inner_optimizer,
+    inner_step,
+    step_was_skipped,
+)
 
 
 class AutoLLR:
@@ -110,7 +116,7 @@ class AutoLLR:
 
     # ------------------------------------------------------------------ the rule
     def _observe(self, optimizer: Optimizer, args: Any, kwargs: Any) -> None:
-        if step_was_skipped(optimizer):  # an AMP overflow: inf/NaN gradients, no update
+        if step_was_skipped(optimizer) or inner_step(optimizer):  # AMP overflow; nested step
             return
         # A fused step under GradScaler sees the gradients still times the loss scale.
         scale = grad_scale(optimizer)

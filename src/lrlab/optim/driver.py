@@ -30,7 +30,7 @@ from lrlab.optim._driver_args import (
     multiplier_value,
     resolve_groups,
 )
-from lrlab.optim._steps import OptimizerLike, inner_optimizer, step_was_skipped
+from lrlab.optim._steps import OptimizerLike, inner_optimizer, inner_step, step_was_skipped
 from lrlab.schedules import Schedule
 
 _STATE_FORMAT = 1
@@ -182,6 +182,8 @@ class HyperparamScheduler:
         # A fused step under GradScaler that found inf/NaN ran the hook but updated
         # nothing: the values written for this update stay for the next real one.
         if "found_inf" in optimizer.__dict__ and step_was_skipped(optimizer):
+            return
+        if inner_step(optimizer):  # a subclass's step calling super().step(): count once
             return
         self._step += 1
         self._apply()

@@ -21,7 +21,13 @@ from typing import Any
 import torch
 from torch.optim import Optimizer
 
-from lrlab.optim._steps import OptimizerLike, grad_scale, inner_optimizer, step_was_skipped
+from lrlab.optim._steps import (
+    OptimizerLike,
+    grad_scale,
+    inner_optimizer,
+    inner_step,
+    step_was_skipped,
+)
 
 
 @dataclass(frozen=True)
@@ -77,7 +83,7 @@ class Instrument:
 
     @torch.no_grad()
     def _before(self, optimizer: Optimizer, args: Any, kwargs: Any) -> None:
-        if self._step % self.every or step_was_skipped(optimizer):
+        if self._step % self.every or step_was_skipped(optimizer) or inner_step(optimizer):
             return
         # A fused optimizer under GradScaler sees gradients still multiplied by the scale.
         scale = grad_scale(optimizer)
@@ -95,6 +101,8 @@ class Instrument:
 
     @torch.no_grad()
     def _after(self, optimizer: Optimizer, args: Any, kwargs: Any) -> None:
+        if inner_step(optimizer):  # the outer call of a nested step records it
+            return
         if step_was_skipped(optimizer):  # an AMP-skipped fused step: not an update
             self._pending = None
             return

@@ -39,7 +39,13 @@ from typing import Any
 import torch
 from torch.optim import Optimizer
 
-from lrlab.optim._steps import OptimizerLike, grad_scale, inner_optimizer, step_was_skipped
+from lrlab.optim._steps import (
+    OptimizerLike,
+    grad_scale,
+    inner_optimizer,
+    inner_step,
+    step_was_skipped,
+)
 
 Exclude = Callable[[dict[str, Any]], bool]
 
@@ -122,7 +128,7 @@ class LARS:
     def _before(self, optimizer: Optimizer, args: Any, kwargs: Any) -> None:
         # A step GradScaler skips (fused optimizers still run it) changes nothing: its
         # inf/NaN gradients must not become the reported trust ratios.
-        if not self.trust_ratio or step_was_skipped(optimizer):
+        if not self.trust_ratio or step_was_skipped(optimizer) or inner_step(optimizer):
             return
         # Gradients a fused step still carries times the loss scale S: the ratio needs the
         # true norm, and the direction goes back in the same units (the kernel divides by S).
@@ -191,6 +197,8 @@ class LARS:
         self._before_step.clear()
 
     def _after(self, optimizer: Optimizer, args: Any, kwargs: Any) -> None:
+        if inner_step(optimizer):
+            return
         if self._before_step:
             self._scale_updates()
         for params, grads, i, wd in self._saved:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from lrlab.optim._steps import step_was_skipped
+from lrlab.optim._steps import inner_step, step_was_skipped
 
 if TYPE_CHECKING:
     from lrlab.study.trial import Trial
@@ -58,6 +58,8 @@ class UpdateRecorder:
 
     def _after(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         if "found_inf" in optimizer.__dict__ and step_was_skipped(optimizer):
+            return
+        if inner_step(optimizer):
             return
         row = []
         for g in optimizer.param_groups:
