@@ -263,6 +263,13 @@ def main() -> None:
         "rule's LR, lrlab's reading for a constant schedule), its sweep charged to it.",
         "",
     ]
+    skipped = [n for n in TASKS if n not in names]
+    if skipped:
+        doc += [
+            f"Not in this run: {', '.join(skipped)} (`--tasks {','.join(skipped)}`); the "
+            "tables below are the tasks that were.",
+            "",
+        ]
     readings: list[str] = []
     lines_standing: list[str] = []
     figures = REPO / "docs" / "benchmarks"
