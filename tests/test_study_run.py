@@ -59,10 +59,10 @@ def test_example_study_runs_end_to_end_and_resumes_nothing_twice(tmp_path: Path)
     t = trials["1cycle@seed0"]
     assert t.status == "done" and t.torch_version and t.lrlab_version and t.git_commit
     assert 0 < t.tuning_updates <= 100  # the sweep may stop early on divergence
-    # 1438 digits less the 145 held out for validation (10% of each class) / 64 -> 21 an epoch
+    # 1438 digits less the 144 held out for validation (10% of each class) / 64 -> 21 an epoch
     assert t.updates == 3 * 21
     split = t.final["split"]
-    assert (split["holdout"], split["val_examples"], split["tuning_saw_test"]) == (0.1, 145, False)
+    assert (split["holdout"], split["val_examples"], split["tuning_saw_test"]) == (0.1, 144, False)
     assert 0 <= t.final["test_top1"] <= 1  # the test split, scored once at the end
     assert t.final["bounds"]["swept_with"]["optimizer"] == "SGD"
     assert 0 < t.final["bounds"]["base_lr"] < t.final["bounds"]["max_lr"]

@@ -99,8 +99,8 @@ def holdout(task: Task, fraction: float, seed: int = 0) -> Task:
     validation (the same permutation `lrlab.data.Dataset.holdout` uses); test is kept.
 
     Stratified when the training set is a `TensorDataset` whose last tensor holds integer
-    class labels: each class gives ``round(fraction * its count)`` examples, so the
-    validation split has the training set's class balance.
+    class labels: each class gives its share of the ``round(fraction * n)`` held out
+    (largest remainders), so the validation split has the training set's class balance.
     """
     if is_iterable(task.train):
         raise ValueError("task.holdout needs a map-style training set; this one is iterable")
@@ -118,9 +118,11 @@ def holdout(task: Task, fraction: float, seed: int = 0) -> Task:
     else:
         ranked = labels[order]
         held_mask = torch.zeros(n, dtype=torch.bool)
-        for c in torch.unique(ranked):
+        classes = torch.unique(ranked)
+        for c, k in zip(
+            classes.tolist(), _quotas([int((ranked == c).sum()) for c in classes], n_val)
+        ):
             at = (ranked == c).nonzero().flatten()
-            k = round(fraction * len(at))
             if k:
                 held_mask[at[len(at) - k :]] = True
         keep, held = order[~held_mask], order[held_mask]
@@ -136,6 +138,22 @@ def holdout(task: Task, fraction: float, seed: int = 0) -> Task:
     else:
         train, val = Subset(task.train, keep.tolist()), Subset(task.train, held.tolist())
     return replace(task, train=train, val=val)
+
+
+def _quotas(counts: list[int], total: int) -> list[int]:
+    """Per class, how many to hold out: ``total`` shared in proportion to ``counts`` by
+    largest remainders (Hamilton), so the split has exactly ``round(fraction * n)``.
+
+    >>> _quotas([358 + 40, 356 + 40, 370 + 41], 121)
+    [40, 40, 41]
+    """
+    n = sum(counts)
+    exact = [total * c / n for c in counts]
+    out = [int(e) for e in exact]
+    by_remainder = sorted(range(len(counts)), key=lambda i: (out[i] - exact[i], i))
+    for i in by_remainder[: total - sum(out)]:
+        out[i] += 1
+    return out
 
 
 def _class_labels(dataset: Any) -> torch.Tensor | None:
