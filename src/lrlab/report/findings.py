@@ -266,6 +266,15 @@ def _split_lines(cfg: dict[str, Any], trials: list[TrialRow], metrics: MetricSet
     """Which split the numbers above come from, and the test split's own numbers."""
     primary = metrics.primary
     out = [split_sentence(split_of_trials(trials))]
+    warned: dict[str, int] = {}
+    for t in trials:
+        b = t.final.get("bounds")
+        if isinstance(b, dict) and b.get("warnings"):
+            warned[t.arm] = warned.get(t.arm, 0) + 1
+    if warned:
+        each = ", ".join(f"{arm} {k} of {sum(t.arm == arm for t in trials)}"
+                         for arm, k in warned.items())  # fmt: skip
+        out.append(f"range-test picks with warnings (low confidence; see the report): {each}")
     if primary.name.startswith("val_"):
         key = "test_" + primary.name[len("val_") :]
         words = primary.words.replace("validation", "test")
