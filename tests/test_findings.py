@@ -295,8 +295,9 @@ def test_every_finding_says_which_split_its_numbers_come_from(tmp_path: Path) ->
             "tuning_saw_test": False}  # fmt: skip
     f = analyze(_study(tmp_path / "a", COMPARE, arms, "base", split=held))
     assert f.details[-2] == (
-        "Validation (what tuning and every verdict read): 0.1 of training, seeded, stratified "
-        "by class; the test split is scored once at the end and reported separately"
+        "Validation (what tuning and every verdict read): 10% of the training set held out "
+        "(seeded, stratified by class); the test split is scored once at the end and reported "
+        "separately"
     )
     # test accuracy: 1 point below validation on every seed here; base 89.3 +- 4.303*0.577/1.732
     assert f.details[-1] == (

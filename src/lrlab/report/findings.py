@@ -326,9 +326,14 @@ def write_findings(study_dirs: Sequence[str | Path], path: str | Path) -> list[F
         "# Findings",
         "",
         "Each row is one bundled study run at its small preset on CPU; numbers are means over",
-        "seeds with 95% confidence intervals (Student t / Welch). Regenerate with",
-        "`lrlab findings runs/* -o docs/findings.md` after "
-        "`lrlab study run <study> --preset small`.",
+        "the seeds that finished, with 95% confidence intervals (Student t / Welch). Diverged",
+        "and failed seeds are named, never averaged in. Wins are Holm-corrected over each",
+        "study's comparisons; a comparison reads \"no difference\" only when its interval's",
+        "half-width is within the study's resolution (2 points of accuracy unless stated), and",
+        '"inconclusive: too noisy" otherwise. Tuning and verdicts read a validation split held',
+        "out of training; the test split is scored once at the end and listed apart. Regenerate",
+        "with `lrlab findings runs/* -o docs/findings.md` after "
+        "`lrlab study run <study> --preset small --dir runs/<study>-small`.",
         "",
         "| study | question | published claim | lrlab's small-scale result | agreement |",
         "|---|---|---|---|---|",

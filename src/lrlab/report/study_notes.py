@@ -107,9 +107,8 @@ def split_of_trials(trials: list[TrialRow]) -> dict[str, Any] | None:
 def split_sentence(split: dict[str, Any] | None) -> str:
     """Which split the numbers come from, in one sentence.
 
-    >>> split_sentence({"holdout": 0.1, "validation": "0.1 of training, seeded",
-    ...                 "tuning_saw_test": False})  # doctest: +ELLIPSIS
-    'Validation (what tuning and every verdict read): 0.1 of training, seeded; the test...'
+    >>> split_sentence({"holdout": 0.1, "tuning_saw_test": False})  # doctest: +ELLIPSIS
+    'Validation (what tuning and every verdict read): 10% of the training set held out (seeded...'
     """
     if split is None:
         return (
@@ -121,9 +120,15 @@ def split_sentence(split: dict[str, Any] | None) -> str:
             "holdout = 0: validation is the test split, so tuning (range tests, confirm runs, "
             "searches, early readings, snapshot selection) saw the test set"
         )
+    held = split.get("holdout") or 0
+    what = (
+        f"{held:.0%} of the training set held out (seeded, stratified by class)"
+        if held
+        else str(split.get("validation"))
+    )
     return (
-        f"Validation (what tuning and every verdict read): {split.get('validation')}; the test "
-        "split is scored once at the end and reported separately"
+        f"Validation (what tuning and every verdict read): {what}; the test split is scored "
+        "once at the end and reported separately"
     )
 
 
