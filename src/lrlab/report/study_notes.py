@@ -149,3 +149,32 @@ def scores_on_test(
         half = f" ± {ci.half_width:.1f}" if ci.half_width is not None else ""
         out.append(f"{name}: {words} {ci.mean:.1f}{half} (n={ci.n})")
     return out
+
+
+def test_table(summary: StudySummary) -> tuple[list[str], list[list[str]]] | None:
+    """Per arm, the test split's numbers (scored once at the end; None when none were)."""
+    keys = []
+    for m in summary.metrics.columns:
+        if m.name.startswith("val_") and m.name != "val_loss":
+            keys.append(("test_" + m.name[4:], m.scale, m.label.replace("val", "test")))
+    keys.append(("test_loss", 1.0, "test loss"))
+    header = ["arm", "seeds"] + [label for _, _, label in keys]
+    rows = []
+    for arm in summary.arms:
+        done = [t for t in arm.trials if t.status == "done"]
+        cells, any_value = [], False
+        for key, scale, _ in keys:
+            values = [float(t.final[key]) * scale for t in done
+                      if isinstance(t.final.get(key), (int, float))]  # fmt: skip
+            any_value |= bool(values)
+            ci = mean_ci(values) if values else None
+            digits = 4 if key == "test_loss" else 2
+            if ci is None:
+                cells.append("—")
+            elif ci.half_width is None:
+                cells.append(f"{ci.mean:.{digits}f}")
+            else:
+                cells.append(f"{ci.mean:.{digits}f} ± {ci.half_width:.{digits}f}")
+        if any_value:
+            rows.append([arm.name, str(len(done)), *cells])
+    return (header, rows) if rows else None
