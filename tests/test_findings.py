@@ -150,6 +150,19 @@ def test_updates_to_reference_counts_updates_to_the_reference_accuracy(tmp_path:
     )
     assert "(published: 2.8x)" in f.answer
     assert f.agreement == "agrees"
+    # a second arm that reaches 90% only at update 300 on every seed: 1 of 2 arms is faster
+    slow = [(0.90, [(100, 0.5, 1.0), (200, 0.8, 0.6), (300, 0.90, 0.3)])] * 3
+    two = _study(
+        tmp_path / "two",
+        {"kind": "updates_to_reference", "expect": "faster"},
+        {"fixed": fixed, "triangular2": clr, "exp_range": slow},
+        "fixed",
+    )
+    g = analyze(two)
+    assert g.answer.startswith(
+        "1 of 2 arms reach it in fewer updates on every seed (95% CI below fixed's); "
+        "fastest: triangular2 reaches"
+    )
 
 
 def test_early_reading_and_the_findings_table(tmp_path: Path) -> None:
