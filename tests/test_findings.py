@@ -126,8 +126,8 @@ def test_compare_agrees_disagrees_and_is_inconclusive(tmp_path: Path) -> None:
     f = analyze(mixed)
     assert f.agreement == "disagrees"
     assert f.answer.startswith(
-        "of 2 arms against 1cycle: 0 beat 1cycle, 1 lose to it, 1 show no difference, "
-        "0 are too noisy to tell; 1cycle beats lars by 39.2 points"
+        "of 2 arms against 1cycle: 0 beat 1cycle, 1 lose to it, 1 no difference, "
+        "0 too noisy to tell; 1cycle beats lars by 39.2 points"
     )
 
 

@@ -93,8 +93,8 @@ def _tally(readings: list[Reading], base: str) -> str:
     parts = [
         f"{kinds.count('better')} beat {base}",
         f"{kinds.count('worse')} lose to it",
-        f"{kinds.count('same')} show no difference",
-        f"{kinds.count('noisy') + kinds.count('unknown')} are too noisy to tell",
+        f"{kinds.count('same')} no difference",
+        f"{kinds.count('noisy') + kinds.count('unknown')} too noisy to tell",
     ]
     return f"of {len(readings)} arms against {base}: {', '.join(parts)}"
 
