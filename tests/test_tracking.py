@@ -36,7 +36,7 @@ from lrlab.study import trainer as trainer_module
 from lrlab.study.resolve import expand
 from lrlab.study.track_config import TrackConfig
 
-IPE = 12  # 1438 digits in batches of 128, the last one short
+IPE = 11  # 1438 digits less 144 held out for validation, in batches of 128, the last short
 EPOCHS = 2
 UPDATES = IPE * EPOCHS
 ARMS = {
