@@ -53,7 +53,7 @@ def _run(arm: dict[str, Any], total: int = 200) -> tuple[RecordingSGD, dict[str,
 
 def test_a_momentum_099_arm_sweeps_at_099_and_is_put_back() -> None:
     opt, found, _ = _run({"lr": {"kind": "one_cycle"}, "momentum": 0.99, "weight_decay": 1e-5})
-    assert len(opt.seen) > 20  # until the loss blew up
+    assert len(opt.seen) >= 10  # every update until the loss blew up
     assert {m for step in opt.seen for _, m, _ in step} == {0.99}
     assert {wd for step in opt.seen for _, _, wd in step} == {1e-5}
     assert found["swept_with"]["momentum"] == [0.99, 0.99]
