@@ -140,8 +140,8 @@ def test_find_writes_the_curve_even_when_no_rule_can_read_it(
 ) -> None:
     out = tmp_path / "flat"
     argv = ["find", "--data", "digits", "--model", "mlp", "--out", str(out), "--updates", "20"]
-    # at these LRs the curve is batch noise; seed 2's never falls, so no rule can read it
-    assert main([*argv, "--start-lr", "1e-9", "--end-lr", "1e-8", "--seed", "2"]) == 0
+    # at these LRs the curve is batch noise; seed 0's never falls, so no rule can read it
+    assert main([*argv, "--start-lr", "1e-9", "--end-lr", "1e-8", "--seed", "0"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "one_cycle no bounds:" in text and "end_lr too low" in text
     assert json.loads((out / "range_test.json").read_text())["updates"] == 20
