@@ -199,7 +199,7 @@ def find_on_task(
 
     >>> r = find_on_task(TaskConfig(data="digits", model="mlp"), FindSettings(num_updates=20))
     >>> r.task, r.iters_per_epoch, 0 < r.range_test.updates <= 20
-    ('digits/mlp', 23, True)
+    ('digits/mlp', 21, True)
     """
     s = settings or FindSettings()
     if s.threads is not None:
