@@ -67,7 +67,8 @@ def _run(arm: dict[str, Any], total: int = 200) -> tuple[RecordingSGD, dict[str,
         },
         **arm,
     )
-    found, _, _ = range_test_bounds(cfg, model, opt, data, total)
+    found, _, curve = range_test_bounds(cfg, model, opt, data, total)
+    found["curve"] = curve
     return opt, found, model
 
 
@@ -101,6 +102,7 @@ def test_a_cyclical_layers_arm_sweeps_at_its_peak_multipliers() -> None:
     }
     opt, found, _ = _run(arm)
     assert found["swept_with"]["lr_scales"] == [1.75, 1.75]
+    assert found["swept_with"]["peak_scale"] == 1.75
     # the sweep's LR of each group is 1.75 times its ladder value: equal ratios between groups
     lrs = [[lr for lr, _, _ in step] for step in opt.seen]
     assert all(a == pytest.approx(b) for a, b in lrs)
@@ -113,6 +115,12 @@ def test_a_cyclical_layers_arm_sweeps_at_its_peak_multipliers() -> None:
     assert found["swept_with"]["lr_scales"] == [3.0, 0.5]
     assert all(a / b == pytest.approx(6.0) for a, b in ([lr for lr, _, _ in s] for s in opt.seen))
     assert [g["lr"] for g in opt.param_groups] == [0.1, 0.1]  # put back
+    assert all("lr_scale" not in g for g in opt.param_groups)
+    # the curve's LRs are the x3 group's: the bound given for the global LR is a third of them
+    from lrlab.rangetest import RangeTestResult
+
+    read = RangeTestResult.from_json(found["curve"]).bounds("constant", rule="lrlab")
+    assert found["max_lr"] == pytest.approx(read.max_lr / 3.0)
 
 
 def test_blocks_frozen_at_the_start_stay_frozen_in_the_sweep() -> None:

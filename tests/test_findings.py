@@ -126,8 +126,8 @@ def test_compare_agrees_disagrees_and_is_inconclusive(tmp_path: Path) -> None:
     f = analyze(mixed)
     assert f.agreement == "disagrees"
     assert f.answer.startswith(
-        "of 2 arms against 1cycle: 0 beat 1cycle, 1 lose to it, 1 show no difference, "
-        "0 are too noisy to tell; 1cycle beats lars by 39.2 points"
+        "of 2 arms against 1cycle: 0 beat 1cycle, 1 lose to it, 1 no difference, "
+        "0 too noisy to tell; 1cycle beats lars by 39.2 points"
     )
 
 
@@ -150,6 +150,19 @@ def test_updates_to_reference_counts_updates_to_the_reference_accuracy(tmp_path:
     )
     assert "(published: 2.8x)" in f.answer
     assert f.agreement == "agrees"
+    # a second arm that reaches 90% only at update 300 on every seed: 1 of 2 arms is faster
+    slow = [(0.90, [(100, 0.5, 1.0), (200, 0.8, 0.6), (300, 0.90, 0.3)])] * 3
+    two = _study(
+        tmp_path / "two",
+        {"kind": "updates_to_reference", "expect": "faster"},
+        {"fixed": fixed, "triangular2": clr, "exp_range": slow},
+        "fixed",
+    )
+    g = analyze(two)
+    assert g.answer.startswith(
+        "1 of 2 arms reach it in fewer updates on every seed (95% CI below fixed's); "
+        "fastest: triangular2 reaches"
+    )
 
 
 def test_early_reading_and_the_findings_table(tmp_path: Path) -> None:
@@ -295,8 +308,9 @@ def test_every_finding_says_which_split_its_numbers_come_from(tmp_path: Path) ->
             "tuning_saw_test": False}  # fmt: skip
     f = analyze(_study(tmp_path / "a", COMPARE, arms, "base", split=held))
     assert f.details[-2] == (
-        "Validation (what tuning and every verdict read): 0.1 of training, seeded, stratified "
-        "by class; the test split is scored once at the end and reported separately"
+        "Validation (what tuning and every verdict read): 10% of the training set held out "
+        "(seeded, stratified by class); the test split is scored once at the end and reported "
+        "separately"
     )
     # test accuracy: 1 point below validation on every seed here; base 89.3 +- 4.303*0.577/1.732
     assert f.details[-1] == (

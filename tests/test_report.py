@@ -62,6 +62,7 @@ def _final(arm: str, top1: float, seed: int) -> dict[str, Any]:
         "val_top1": top1,
         "val_top5": min(1.0, top1 + 0.07),
         "val_loss": 0.30 + 0.01 * seed,
+        "test_top1": top1 - 0.01,
         "train_loss": 0.2,
         "best_val_top1": top1,
         "stability_std": 0.002,
@@ -211,6 +212,10 @@ def test_report_files_and_markdown_table(tmp_path: Path) -> None:
         "| llr | lrlab | 0.04 ± 0 | 0.41 ± 0.0248 | 3 | SGD, momentum 0.85, weight decay 0.0005, "
         "LR multipliers up to 1.75 |" in text
     )
+    # the test split apart: step's 90.5 - 1 point = 89.50 ± 1.24 (no test_loss stored here)
+    assert "## Test split (scored once at the end; no verdict reads it)" in text
+    assert "| step | 3 | 89.50 ± 1.24 | — | — |" in text
+    assert "## Final metrics (validation split)" in text
     # every trial's range-test warnings, by arm and seed
     assert "## Range-test warnings" in text
     assert "- llr, seed 1: only 20 points; run a longer sweep" in text

@@ -107,9 +107,8 @@ def split_of_trials(trials: list[TrialRow]) -> dict[str, Any] | None:
 def split_sentence(split: dict[str, Any] | None) -> str:
     """Which split the numbers come from, in one sentence.
 
-    >>> split_sentence({"holdout": 0.1, "validation": "0.1 of training, seeded",
-    ...                 "tuning_saw_test": False})  # doctest: +ELLIPSIS
-    'Validation (what tuning and every verdict read): 0.1 of training, seeded; the test...'
+    >>> split_sentence({"holdout": 0.1, "tuning_saw_test": False})  # doctest: +ELLIPSIS
+    'Validation (what tuning and every verdict read): 10% of the training set held out (seeded...'
     """
     if split is None:
         return (
@@ -121,9 +120,15 @@ def split_sentence(split: dict[str, Any] | None) -> str:
             "holdout = 0: validation is the test split, so tuning (range tests, confirm runs, "
             "searches, early readings, snapshot selection) saw the test set"
         )
+    held = split.get("holdout") or 0
+    what = (
+        f"{held:.0%} of the training set held out (seeded, stratified by class)"
+        if held
+        else str(split.get("validation"))
+    )
     return (
-        f"Validation (what tuning and every verdict read): {split.get('validation')}; the test "
-        "split is scored once at the end and reported separately"
+        f"Validation (what tuning and every verdict read): {what}; the test split is scored "
+        "once at the end and reported separately"
     )
 
 
@@ -144,3 +149,32 @@ def scores_on_test(
         half = f" ± {ci.half_width:.1f}" if ci.half_width is not None else ""
         out.append(f"{name}: {words} {ci.mean:.1f}{half} (n={ci.n})")
     return out
+
+
+def test_table(summary: StudySummary) -> tuple[list[str], list[list[str]]] | None:
+    """Per arm, the test split's numbers (scored once at the end; None when none were)."""
+    keys = []
+    for m in summary.metrics.columns:
+        if m.name.startswith("val_") and m.name != "val_loss":
+            keys.append(("test_" + m.name[4:], m.scale, m.label.replace("val", "test")))
+    keys.append(("test_loss", 1.0, "test loss"))
+    header = ["arm", "seeds"] + [label for _, _, label in keys]
+    rows = []
+    for arm in summary.arms:
+        done = [t for t in arm.trials if t.status == "done"]
+        cells, any_value = [], False
+        for key, scale, _ in keys:
+            values = [float(t.final[key]) * scale for t in done
+                      if isinstance(t.final.get(key), (int, float))]  # fmt: skip
+            any_value |= bool(values)
+            ci = mean_ci(values) if values else None
+            digits = 4 if key == "test_loss" else 2
+            if ci is None:
+                cells.append("—")
+            elif ci.half_width is None:
+                cells.append(f"{ci.mean:.{digits}f}")
+            else:
+                cells.append(f"{ci.mean:.{digits}f} ± {ci.half_width:.{digits}f}")
+        if any_value:
+            rows.append([arm.name, str(len(done)), *cells])
+    return (header, rows) if rows else None

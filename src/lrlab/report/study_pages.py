@@ -23,12 +23,14 @@ from lrlab.report.study_notes import (
     split_of_trials,
     split_sentence,
     swept_with,
+    test_table,
 )
 from lrlab.report.study_summary import StudySummary
 
 FIGURES = {
-    "curves": "Learning curves: mean over seeds, shaded 95% confidence band.",
-    "final": "Final metrics per arm: each dot a seed, the diamond the mean with its 95% CI.",
+    "curves": "Learning curves on the validation split: mean over seeds, shaded 95% band.",
+    "final": "Final validation metrics per arm: each dot a seed, the diamond the mean with "
+    "its 95% CI.",
     "schedules": "Learning rate and momentum each arm applied.",
     "llr_heatmap": "Learning rate per parameter group over training (log colour scale).",
 }
@@ -202,11 +204,18 @@ def to_markdown(summary: StudySummary, figures: dict[str, Path]) -> str:
     out += [f"## Each arm against the baseline ({md(summary.baseline)})", ""]
     out += [f"- {md(s)}." for s in summary.comparisons] or ["- (no other arm to compare)"]
     header, rows = final_table(summary)
-    out += ["", "## Final metrics", "", "Mean ± 95% CI half-width (Student t) over the seeds "
-            "that finished; diverged seeds are counted, not averaged.", ""]  # fmt: skip
+    out += ["", "## Final metrics (validation split)", ""]
+    out += ["Mean ± 95% CI half-width (Student t) over the seeds that finished; diverged "
+            "seeds are counted, not averaged.", ""]  # fmt: skip
     out += ["| " + " | ".join(md(h) for h in header) + " |"]
     out += ["|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
     out += ["| " + " | ".join(md(c) for c in row) + " |" for row in rows]
+    test = test_table(summary)
+    if test is not None:
+        out += ["", "## Test split (scored once at the end; no verdict reads it)", ""]
+        out += ["| " + " | ".join(md(h) for h in test[0]) + " |"]
+        out += ["|" + "|".join(["---"] + ["---:"] * (len(test[0]) - 1)) + "|"]
+        out += ["| " + " | ".join(md(c) for c in row) + " |" for row in test[1]]
     bounds = bounds_table(summary)
     if bounds is not None:
         out += ["", "## Learning-rate bounds found by range tests", ""]
@@ -281,7 +290,7 @@ def to_html(summary: StudySummary, figures: dict[str, Path]) -> str:
         h.append(f'<p class="note">{esc(_incomplete(summary))}</p>')
     h.append(f"<h2>Each arm against the baseline ({esc(summary.baseline)})</h2><ul>")
     h += [f"<li>{esc(s)}.</li>" for s in summary.comparisons] or ["<li>no other arm</li>"]
-    h.append("</ul><h2>Final metrics</h2>")
+    h.append("</ul><h2>Final metrics (validation split)</h2>")
     h.append(
         '<p class="muted">Mean ± 95% CI half-width (Student t) over the seeds that finished; '
         "diverged seeds are counted, not averaged.</p>"
@@ -292,6 +301,12 @@ def to_html(summary: StudySummary, figures: dict[str, Path]) -> str:
         cells = [_arm_cell(row[0], colours[arm.name])] + [esc(c) for c in row[1:]]
         h.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     h.append("</table>")
+    test = test_table(summary)
+    if test is not None:
+        h.append("<h2>Test split (scored once at the end; no verdict reads it)</h2><table>")
+        h.append("<tr>" + "".join(f"<th>{esc(c)}</th>" for c in test[0]) + "</tr>")
+        h += ["<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in test[1]]
+        h.append("</table>")
     bounds = bounds_table(summary)
     if bounds is not None:
         h.append("<h2>Learning-rate bounds found by range tests</h2><table>")

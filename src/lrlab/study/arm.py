@@ -105,6 +105,8 @@ def _range_test_bounds(
         c = confirm_runs(model, optimizer, data, candidates, rt.confirm_updates)
         scale, updates = c.best / b.suggestion.lr, updates + c.updates
         confirmed = {"candidates": list(c.candidates), "val_losses": list(c.val_losses)}
+    # in the global LR's units: the sweep ran the arm's fastest group at its peak multiplier
+    scale /= float(swept_with.get("peak_scale", 1.0))
     found = {
         "base_lr": b.base_lr * scale,
         "max_lr": b.max_lr * scale,

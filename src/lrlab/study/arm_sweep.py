@@ -135,14 +135,19 @@ def arm_stack(
     Yields the record of what the sweep runs with (stored with the range test).
     """
     groups = optimizer.param_groups
-    keys = ("lr", "momentum", "betas", "weight_decay")
+    keys = ("lr", "momentum", "betas", "weight_decay", "lr_scale")
     saved = [{k: g[k] for k in keys if k in g} for g in groups]
     momentum = sweep_momentum(arm.momentum, total, ipe)
     decay = _sweep_weight_decay(arm.weight_decay, total, ipe)
     scales = peak_scales(arm, optimizer, total, ipe)
     ref = max(float(g["lr"]) for g in groups)
+    # The sweep's LR is that of its fastest group (`range_test` keeps the groups' ratios to
+    # it): with multipliers peaking at ``top`` the bounds read are ``top`` times the global
+    # LR's, and are divided back (`global_bounds`). The confirm step reads ``lr_scale``.
+    top = max(scales)
     for g, scale in zip(groups, scales):
         g["lr"] = ref * scale
+        g["lr_scale"] = scale / top
         if momentum is not None:
             _set_momentum(g, momentum)
         if decay is not None and g.get("weight_decay"):
@@ -153,6 +158,7 @@ def arm_stack(
         "momentum": [_momentum_of(g) for g in groups],
         "weight_decay": [float(g.get("weight_decay", 0.0)) for g in groups],
         "lr_scales": scales,
+        "peak_scale": top,
         "lars": None if arm.lars is None else arm.lars.model_dump(),
         "frozen": sorted(frozen),
     }
@@ -165,6 +171,8 @@ def arm_stack(
         # the sweep's snapshot restore may have replaced the group dicts: write the live ones
         for g, s in zip(optimizer.param_groups, saved):
             g.update(s)
+            if "lr_scale" not in s:  # the confirm step's key, set for the sweep only
+                g.pop("lr_scale", None)
         names = dict(model.named_parameters())
         for n in frozen:
             names[n].requires_grad_(True)

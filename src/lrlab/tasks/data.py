@@ -99,8 +99,8 @@ def holdout(task: Task, fraction: float, seed: int = 0) -> Task:
     validation (the same permutation `lrlab.data.Dataset.holdout` uses); test is kept.
 
     Stratified when the training set is a `TensorDataset` whose last tensor holds integer
-    class labels: each class gives ``round(fraction * its count)`` examples, so the
-    validation split has the training set's class balance.
+    class labels: each class gives its share of the ``round(fraction * n)`` held out
+    (largest remainders), so the validation split has the training set's class balance.
     """
     if is_iterable(task.train):
         raise ValueError("task.holdout needs a map-style training set; this one is iterable")
@@ -119,7 +119,9 @@ def holdout(task: Task, fraction: float, seed: int = 0) -> Task:
         ranked = labels[order]
         held_mask = torch.zeros(n, dtype=torch.bool)
         classes = torch.unique(ranked)
-        for c, k in zip(classes.tolist(), _quotas(ranked, classes, n_val), strict=True):
+        for c, k in zip(
+            classes.tolist(), _quotas([int((ranked == c).sum()) for c in classes], n_val)
+        ):
             at = (ranked == c).nonzero().flatten()
             if k:
                 held_mask[at[len(at) - k :]] = True
@@ -138,32 +140,20 @@ def holdout(task: Task, fraction: float, seed: int = 0) -> Task:
     return replace(task, train=train, val=val)
 
 
-def _quotas(ranked: torch.Tensor, classes: torch.Tensor, n_val: int) -> list[int]:
-    """Examples each class gives to validation: ``n_val * its share``, rounded so that the
-    quotas add up to exactly ``n_val`` (largest remainders; ties to the smaller class id).
+def _quotas(counts: list[int], total: int) -> list[int]:
+    """Per class, how many to hold out: ``total`` shared in proportion to ``counts`` by
+    largest remainders (Hamilton), so the split has exactly ``round(fraction * n)``.
 
-    Rounding each class on its own can hold out one example too few or too many, and
-    leave training one example over a round size: 3,601 MNIST-1D examples in batches of
-    100 end every epoch on an update from a single example.
-
-    >>> counts = [398, 396, 411, 394, 394, 402, 401, 404, 402, 398]  # MNIST-1D's training set
-    >>> y = torch.cat([torch.full((c,), k) for k, c in enumerate(counts)])
-    >>> sum(round(0.1 * c) for c in counts)  # each class rounded on its own
-    399
-    >>> q = _quotas(y, torch.unique(y), 400); q, sum(q)
-    ([40, 40, 41, 40, 39, 40, 40, 40, 40, 40], 400)
+    >>> _quotas([358 + 40, 356 + 40, 370 + 41], 121)
+    [40, 40, 41]
     """
-    counts = torch.stack([(ranked == c).sum() for c in classes]).double()
-    exact = counts * n_val / len(ranked)
-    quotas = exact.floor().long()
-    left = n_val - int(quotas.sum())
-    if left > 0:
-        remainders = exact - quotas.double()
-        # stable sort by descending remainder: ties go to the smaller class id
-        order = sorted(range(len(classes)), key=lambda i: -float(remainders[i]))
-        for i in order[:left]:
-            quotas[i] += 1
-    return [int(q) for q in quotas]
+    n = sum(counts)
+    exact = [total * c / n for c in counts]
+    out = [int(e) for e in exact]
+    by_remainder = sorted(range(len(counts)), key=lambda i: (out[i] - exact[i], i))
+    for i in by_remainder[: total - sum(out)]:
+        out[i] += 1
+    return out
 
 
 def _class_labels(dataset: Any) -> torch.Tensor | None:
