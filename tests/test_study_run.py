@@ -292,6 +292,25 @@ def test_a_dead_worker_process_fails_its_trials_instead_of_the_study(tmp_path: P
     # the pool broke under the good trial too, unless it had finished first: either way
     # it has a result and nothing was raised out of the executor
     assert results[good.id]["status"] in ("done", "failed")
+    # the broken pool was closed: the next study gets working processes again
+    again = {r["id"]: r for r in LocalExecutor(workers=2).run([good, good], lambda e: None)}
+    assert again[good.id]["status"] == "done"
+
+
+def test_worker_processes_start_once_and_serve_the_next_study(tmp_path: Path) -> None:
+    from lrlab.study import executors
+    from lrlab.study.resolve import expand
+
+    study = parse_study(_study(epochs=1, seeds=(0, 1)))
+    specs = expand(study, str(tmp_path / "ckpt"))
+    first = list(LocalExecutor(workers=2).run(specs, lambda e: None))
+    _, pool, _ = executors._SHARED[0]
+    pids = set(pool._processes)
+    second = list(LocalExecutor(workers=2).run(specs, lambda e: None))
+    assert executors._SHARED[0][1] is pool and set(pool._processes) == pids  # reused
+    assert {r["status"] for r in first + second} == {"done"}
+    finals = lambda rs: sorted((r["id"], r["final"]["val_top1"]) for r in rs)  # noqa: E731
+    assert finals(first) == finals(second)  # a warm process gives the same numbers
 
 
 def test_range_test_confirm_step_picks_the_lowest_validation_loss(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
 from lrlab.study.resolve import TrialSpec
@@ -86,6 +87,33 @@ def _context() -> Any:
     return ctx
 
 
+# The worker processes of this process's studies: started once (by the first study with
+# several workers) and reused by the next ones, so a script that runs many studies (a
+# benchmark, a sweep over settings) pays process start-up, imports and data loading once.
+# A pool whose processes broke, or that a stopped study leaves, is closed and made anew.
+_SHARED: list[Any] = []  # [(processes, pool, events queue)] or empty
+
+
+def _shared_pool(processes: int) -> tuple[ProcessPoolExecutor, Any]:
+    if _SHARED and _SHARED[0][0] != processes:
+        _close_shared_pool()
+    if not _SHARED:
+        ctx = _context()
+        events = ctx.Queue()
+        pool = ProcessPoolExecutor(
+            processes, mp_context=ctx, initializer=_init_worker, initargs=(events,)
+        )
+        _SHARED.append((processes, pool, events))
+    _, pool, events = _SHARED[0]
+    return pool, events
+
+
+def _close_shared_pool() -> None:
+    if _SHARED:
+        _, pool, _ = _SHARED.pop()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 class LocalExecutor:
     """Trials on this machine: in this process (``workers=1``), or here and in
     ``workers - 1`` worker processes.
@@ -93,6 +121,8 @@ class LocalExecutor:
     With several workers this process runs trials too, on a thread, while the worker
     processes start: it has torch imported and usually the data loaded already, so it
     never waits for them (`benchmarks/study_throughput.py` measures what this gains).
+    The processes outlive the study: the next study of this process with as many workers
+    reuses them, warm (torch imported, data loaded), instead of starting its own.
     Progress events from the thread and from the processes reach ``on_event`` on the
     calling thread only, so the store keeps one writer.
     """
@@ -167,27 +197,27 @@ class _Pool:
             self.out.put(("result", result))
 
     def _there(self) -> None:
-        ctx = _context()
-        events = ctx.Queue()
-        with ProcessPoolExecutor(
-            self.workers - 1, mp_context=ctx, initializer=_init_worker, initargs=(events,)
-        ) as pool:
-            running: dict[Future[Any], TrialSpec | None] = {
-                pool.submit(_ready): None for _ in range(self.workers - 1)
-            }
-            while running:
-                done, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
-                self._drain(events)
-                for future in done:
-                    spec = running.pop(future)
-                    if spec is not None:
-                        self.out.put(("result", self._result(spec, future)))
-                    elif future.exception() is not None:
-                        continue  # the process could not start: the thread does the work
-                    nxt = self.take()
-                    if nxt is not None:
-                        running[pool.submit(_worker, nxt)] = nxt
+        pool, events = _shared_pool(self.workers - 1)
+        broken = False
+        running: dict[Future[Any], TrialSpec | None] = {
+            pool.submit(_ready): None for _ in range(self.workers - 1)
+        }
+        while running:
+            done, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
             self._drain(events)
+            for future in done:
+                spec = running.pop(future)
+                broken |= isinstance(future.exception(), BrokenProcessPool)
+                if spec is not None:
+                    self.out.put(("result", self._result(spec, future)))
+                elif future.exception() is not None:
+                    continue  # the process could not start: the thread does the work
+                nxt = None if broken else self.take()
+                if nxt is not None:
+                    running[pool.submit(_worker, nxt)] = nxt
+        self._drain(events)
+        if broken or self.stopping.is_set():  # what is left runs on the thread
+            _close_shared_pool()
 
     @staticmethod
     def _result(spec: TrialSpec, future: Future[Any]) -> dict[str, Any]:
