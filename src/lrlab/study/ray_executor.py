@@ -24,10 +24,34 @@ from lrlab.study.resolve import TrialSpec
 
 
 def _ray_trial(spec: TrialSpec, queue: Any) -> dict[str, Any]:
-    """The task body: note the worker's pid beside the checkpoint (for operators and tests)."""
+    """The task body: note the worker's pid beside the checkpoint (for operators and tests).
+
+    Progress events go to the queue's actor without waiting for each (Ray runs one
+    caller's calls to an actor in order, so waiting for the last one before returning
+    means every event is queued before the result is seen): ``queue.put`` waited for a
+    round trip per event, which a trial with an event per epoch paid dozens of times.
+    """
     Path(spec.checkpoint_dir).mkdir(parents=True, exist_ok=True)
     (Path(spec.checkpoint_dir) / "worker.pid").write_text(str(os.getpid()))
-    return execute(spec, queue.put)
+    last: list[Any] = []
+
+    def put(event: Event) -> None:
+        last[:] = [queue.actor.put_nowait.remote(event)]
+
+    result = execute(spec, put)
+    if last:  # the actor runs one caller's calls in order: all events are in the queue
+        import ray
+
+        ray.get(last[0])
+    return result
+
+
+def _drain(queue: Any, on_event: Callable[[Event], None]) -> None:
+    """Every event waiting in ``queue``, in two calls to its actor (not two per event)."""
+    waiting = queue.qsize()
+    if waiting:
+        for event in queue.get_nowait_batch(waiting):
+            on_event(event)
 
 
 class RayExecutor:
@@ -86,14 +110,12 @@ class RayExecutor:
         try:
             while pending:
                 done, pending = ray.wait(pending, num_returns=1, timeout=0.2)
-                while not queue.empty():
-                    on_event(queue.get_nowait())
+                _drain(queue, on_event)
                 for ref in done:
                     try:
                         yield ray.get(ref)
                     except Exception as exc:  # the task failed even after its retries
                         yield _failed(refs[ref], exc)
-            while not queue.empty():
-                on_event(queue.get_nowait())
+            _drain(queue, on_event)
         finally:
             queue.shutdown()
