@@ -132,10 +132,12 @@ WORDS = {
 
 def standing(task: str, me: Outcome, others: list[Outcome]) -> str:
     """One line: where ``me`` wins, loses, ties within the resolution, or cannot tell."""
+    head = f"- {task}: {me.arm}" + (f" ({me.failures()})" if me.lost else "")
+    if len(me.acc) < 2:
+        return f"{head}: {len(me.acc)} finished seed(s), too few to compare with any arm."
     sides: dict[str, list[str]] = {s: [] for s in SIDES}
     for other in others:
         side, text = compare(me, other, name_mine=False)
         sides[side].append(text)
-    head = f"- {task}: {me.arm}" + (f" ({me.failures()})" if me.lost else "")
     parts = [f"{WORDS[s]} {', '.join(v)}" for s, v in sides.items() if v]
     return head + " " + "; ".join(parts) + "."

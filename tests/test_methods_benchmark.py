@@ -135,6 +135,10 @@ def test_one_finished_seed_is_inconclusive(tmp_path: Path) -> None:
     prodigy.acc = prodigy.acc[:1]
     side, text = compare(me, prodigy)
     assert side == "inconclusive" and "1 finished seed(s), too few for an interval" in text
+    assert standing("t", prodigy, [me]) == (
+        "- t: Prodigy (defaults) (diverged on 1 of 5 seeds, failed on 1 of 5 seeds, collapsed "
+        "to chance on 1 of 5 seeds): 1 finished seed(s), too few to compare with any arm."
+    )
 
 
 def test_the_benchmark_table_names_failures_and_times_against_the_baseline(
