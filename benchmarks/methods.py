@@ -224,23 +224,8 @@ def check_packages() -> None:
         raise SystemExit(2)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", default=",".join(TASKS))
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--quick", action="store_true", help="mnist1d-cnn only, 2 seeds")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "methods")
-    parser.add_argument(
-        "--doc", action="store_true", help="write docs/benchmarks.md (methods section)"
-    )
-    args = parser.parse_args()
-    names = ["mnist1d-cnn"] if args.quick else args.tasks.split(",")
-    unknown = [n for n in names if n not in TASKS]
-    if unknown:
-        parser.error(f"--tasks: unknown task(s) {', '.join(unknown)}; known: {', '.join(TASKS)}")
-    check_packages()
-    seeds = list(range(2 if args.quick else args.seeds))
+def _doc_header(names: list[str]) -> list[str]:
+    """The methods section's opening: how to run it, what each arm is, what was left out."""
     doc = [
         "## lrlab's way against the alternatives: `python benchmarks/methods.py --doc`",
         "",
@@ -270,6 +255,27 @@ def main() -> None:
             "tables below are the tasks that were.",
             "",
         ]
+    return doc
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="mnist1d-cnn only, 2 seeds")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "methods")
+    parser.add_argument(
+        "--doc", action="store_true", help="write docs/benchmarks.md (methods section)"
+    )
+    args = parser.parse_args()
+    names = ["mnist1d-cnn"] if args.quick else args.tasks.split(",")
+    unknown = [n for n in names if n not in TASKS]
+    if unknown:
+        parser.error(f"--tasks: unknown task(s) {', '.join(unknown)}; known: {', '.join(TASKS)}")
+    check_packages()
+    seeds = list(range(2 if args.quick else args.seeds))
+    doc = _doc_header(names)
     readings: list[str] = []
     lines_standing: list[str] = []
     figures = REPO / "docs" / "benchmarks"
