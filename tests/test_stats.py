@@ -14,7 +14,6 @@ from lrlab.report.stats import (
     t_cdf,
     t_quantile,
     t_tail,
-    verdict,
     welch,
 )
 
@@ -136,51 +135,6 @@ def test_welch_degenerate_cases() -> None:
 def test_invalid_input_names_the_value(call: object, message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         call()  # type: ignore[operator]
-
-
-def test_verdict_clear_win_names_the_winner_first() -> None:
-    one_cycle, step = [92.1, 92.6, 93.0], [90.4, 90.9, 91.2]
-    expected = (
-        "1cycle beats step decay by 1.7 points of validation accuracy (95% CI 0.8 to 2.7, p=0.008)"
-    )
-    assert verdict("1cycle", one_cycle, "step decay", step, True) == expected
-    assert verdict("step decay", step, "1cycle", one_cycle, True) == expected
-
-
-def test_verdict_lower_is_better() -> None:
-    got = verdict(
-        "a", [0.30, 0.31, 0.32], "b", [0.40, 0.42, 0.41], False,
-        metric="validation loss", unit="", digits=3,
-    )  # fmt: skip
-    assert got == "a beats b on validation loss by 0.100 (95% CI 0.077 to 0.123, p<0.001)"
-
-
-def test_verdict_tie() -> None:
-    got = verdict("A", [91.0, 91.5, 90.7], "B", [90.8, 91.2, 91.0])
-    assert got == (
-        "no difference beyond noise between A and B: +0.1 points of validation accuracy "
-        "for A (95% CI -0.8 to 0.9, p=0.81)"
-    )
-
-
-def test_verdict_single_seed_says_there_is_no_interval() -> None:
-    got = verdict("A", [92.0], "B", [91.0])
-    assert got == (
-        "A vs B: +1.0 points of validation accuracy for A from 1 seed each; no 95% CI or "
-        "test (needs at least 2 seeds per arm), so a win cannot be told from noise"
-    )
-    assert "from 1 and 3 seeds" in verdict("A", [92.0], "B", [91.0, 90.0, 92.0])
-
-
-def test_verdict_zero_spread_says_so() -> None:
-    assert verdict("A", [92.0, 92.0], "B", [91.0, 91.0, 91.0]) == (
-        "A beats B by 1.0 points of validation accuracy in every seed (zero spread in both "
-        "arms, so no 95% CI or p-value; do the seeds vary?)"
-    )
-    assert verdict("A", [92.0, 92.0], "B", [92.0]).startswith("A vs B: +0.0 points")
-    assert verdict("A", [92.0, 92.0], "B", [92.0, 92.0]).startswith(
-        "A and B are identical on validation accuracy: every seed of both gave the same value"
-    )
 
 
 def test_holm_adjusts_in_step_down_order() -> None:

@@ -1,4 +1,6 @@
-"""Statistics for many-seed studies: means with t intervals, Welch's test, plain verdicts.
+"""Statistics for many-seed studies: means with t intervals and Welch's test.
+
+The plain-language verdicts built on them are in :mod:`lrlab.report.verdicts`.
 
 Pure ``math`` (no scipy): the Student t distribution comes from the regularised
 incomplete beta function, evaluated with the Lentz continued fraction (Numerical Recipes,
@@ -248,69 +250,3 @@ def _p(p: float) -> str:
     if p < 0.001:
         return "p<0.001"
     return f"p={p:.3f}" if p < 0.01 else f"p={p:.2f}"
-
-
-def verdict(
-    a_name: str,
-    a_values: Sequence[float],
-    b_name: str,
-    b_values: Sequence[float],
-    higher_is_better: bool = True,
-    *,
-    metric: str = "validation accuracy",
-    unit: str = "points",
-    digits: int = 1,
-    confidence: float = 0.95,
-) -> str:
-    """One plain sentence comparing arm ``a`` with arm ``b`` on one metric (Welch's test).
-
-    A win is claimed only when the ``confidence`` interval of the difference excludes
-    zero. Values are in the unit named (accuracies as percentages with ``unit="points"``;
-    ``unit=""`` for unitless metrics such as a loss). One seed on either side, or zero
-    spread in both arms, is said in words instead of an interval.
-
-    >>> verdict("1cycle", [92.1, 92.6, 93.0], "step", [90.4, 90.9, 91.2], True)
-    '1cycle beats step by 1.7 points of validation accuracy (95% CI 0.8 to 2.7, p=0.008)'
-    >>> verdict("a", [0.31, 0.35, 0.33], "b", [0.34, 0.30, 0.36], False,
-    ...         metric="validation loss", unit="", digits=3)  # doctest: +ELLIPSIS
-    'no difference beyond noise between a and b on validation loss: -0.003 for a (95% CI...)'
-    """
-    d = welch(a_values, b_values, confidence)
-    level = f"{round(confidence * 100):g}% CI"
-    of_metric = f" {unit} of {metric}" if unit else f" {metric}"
-    on_metric = "" if unit else f" on {metric}"
-    if d.low is None or d.high is None or d.p_value is None:
-        dec = _decimals(abs(d.difference), digits)
-        seeds = f"{d.n_a} and {d.n_b} seeds" if d.n_a != d.n_b else f"{d.n_a} seed each"
-        return (
-            f"{a_name} vs {b_name}: {_num(d.difference, dec, True)}{of_metric} for {a_name} "
-            f"from {seeds}; no {level} or test (needs at least 2 seeds per arm), "
-            "so a win cannot be told from noise"
-        )
-    a_better = (d.difference > 0) == higher_is_better
-    win, lose = (a_name, b_name) if a_better else (b_name, a_name)
-    mag = abs(d.difference)
-    if d.exact:
-        dec = _decimals(mag, digits)
-        if d.difference == 0:
-            return (
-                f"{a_name} and {b_name} are identical{on_metric or ' on ' + metric}: every seed "
-                f"of both gave the same value (zero spread, nothing to test; do the seeds vary?)"
-            )
-        return (
-            f"{win} beats {lose} by {_num(mag, dec)}{of_metric} in every seed (zero spread in "
-            f"both arms, so no {level} or p-value; do the seeds vary?)"
-        )
-    dec = _decimals(max(d.high - d.low, 1e-300) / 2, digits)
-    if d.p_value < 1.0 - confidence:
-        lo, hi = sorted((abs(d.low), abs(d.high)))  # the interval of the winner's advantage
-        return (
-            f"{win} beats {lose}{on_metric} by {_num(mag, dec)}"
-            f"{of_metric if unit else ''} ({level} {_num(lo, dec)} to {_num(hi, dec)}, "
-            f"{_p(d.p_value)})"
-        )
-    return (
-        f"no difference beyond noise between {a_name} and {b_name}{on_metric}: "
-        f"{_num(d.difference, dec, True)}{of_metric if unit else ''} for {a_name} "
-        f"({level} {_num(d.low, dec)} to {_num(d.high, dec)}, {_p(d.p_value)})"
-    )
