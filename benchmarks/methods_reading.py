@@ -3,10 +3,11 @@ failure instead of averaging it.
 
 * Final accuracy is the test split's (`final_accuracy`): validation is held out of
   training and is what every tuning step reads, so the test split is unseen by all arms.
-* An arm's seeds are counted by outcome: done, diverged (the trainer stopped it), failed
-  (an error), collapsed (finished within ``COLLAPSE`` of chance accuracy, i.e. training
-  went nowhere). Only done seeds enter means and confidence intervals; the others are
-  counted and named wherever the arm is read.
+* An arm's seeds are counted by outcome, in a `verdicts.SeedCount`: done, diverged (the
+  trainer stopped it), failed (an error), collapsed (finished within
+  ``verdicts.COLLAPSE_POINTS`` of chance accuracy, i.e. training went nowhere). Only done
+  seeds enter means and confidence intervals; the others are counted and named wherever
+  the arm is read.
 * A comparison is Welch's 95% CI of the difference in final accuracy over done seeds. It
   reads "beats" or "loses to" when the CI excludes 0, "no difference larger than R points"
   when it includes 0 and its half-width is at most the resolution R, and "inconclusive"
@@ -19,23 +20,34 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lrlab.report.stats import MeanCI, mean_ci, welch
+from lrlab.report.verdicts import SeedCount, collapsed
 
-#: a finished run whose accuracy is within this many points of chance went nowhere
-COLLAPSE = 10.0
 #: the smallest difference (points of accuracy) a comparison claims to resolve
 RESOLUTION = 2.0
 
 
 @dataclass
 class Outcome:
-    """One arm's seeds by outcome, with the done seeds' accuracies (in %)."""
+    """One arm's seeds by outcome, with the done seeds' accuracies (in %).
+
+    ``seeds`` counts every trial of the arm in the store, finished or not."""
 
     arm: str
     acc: list[float] = field(default_factory=list)
     seeds: int = 0
-    diverged: int = 0
-    failed: int = 0
-    collapsed: int = 0
+    count: SeedCount = field(default_factory=SeedCount)
+
+    @property
+    def diverged(self) -> int:
+        return self.count.diverged
+
+    @property
+    def failed(self) -> int:
+        return self.count.failed
+
+    @property
+    def collapsed(self) -> int:
+        return self.count.collapsed
 
     @property
     def lost(self) -> int:
@@ -47,16 +59,7 @@ class Outcome:
 
     def failures(self) -> str:
         """``"diverged on 2 of 5 seeds"``-style words, or "" when every seed finished."""
-        parts = [
-            f"{what} on {n} of {self.seeds} seeds"
-            for what, n in (
-                ("diverged", self.diverged),
-                ("failed", self.failed),
-                ("collapsed to chance", self.collapsed),
-            )
-            if n
-        ]
-        return ", ".join(parts)
+        return ", ".join(self.count.losses(of=self.seeds))
 
 
 def final_accuracy(final: dict[str, Any]) -> float:
@@ -68,22 +71,19 @@ def final_accuracy(final: dict[str, Any]) -> float:
 
 def outcome(arm: str, trials: list[Any], chance: float) -> Outcome:
     """Count ``arm``'s trials (store rows) by outcome; ``chance`` in % (10 for 10 classes)."""
-    o = Outcome(arm)
-    for t in trials:
-        if t.arm != arm:
-            continue
-        o.seeds += 1
-        if t.status == "failed":
-            o.failed += 1
-        elif t.status == "diverged":
-            o.diverged += 1
-        elif t.status == "done":
-            acc = 100 * final_accuracy(t.final or {})
-            if acc <= chance + COLLAPSE:
-                o.collapsed += 1
+    mine = [t for t in trials if t.arm == arm]
+    acc: list[float] = []
+    n_collapsed = 0
+    for t in mine:
+        if t.status == "done":
+            score = 100 * final_accuracy(t.final or {})
+            if collapsed(score, chance):
+                n_collapsed += 1
             else:
-                o.acc.append(acc)
-    return o
+                acc.append(score)
+    status = [t.status for t in mine]
+    count = SeedCount(len(acc), status.count("diverged"), status.count("failed"), n_collapsed)
+    return Outcome(arm, acc, len(mine), count)
 
 
 def compare(

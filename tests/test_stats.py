@@ -144,3 +144,16 @@ def test_holm_adjusts_in_step_down_order() -> None:
     assert [round(p, 12) for p in holm([0.01, 0.04, 0.03])] == [0.03, 0.06, 0.06]
     assert holm([0.6, 0.9]) == [1.0, 1.0]  # capped at 1
     assert holm([]) == []
+
+
+def test_seed_count_names_collapsed_seeds_with_the_others() -> None:
+    from lrlab.report.verdicts import SeedCount, collapsed
+
+    count = SeedCount(done=3, diverged=1, collapsed=1)
+    assert count.total == 5
+    assert count.note("LARS") == (
+        "LARS diverged on 1 of 5 seeds and collapsed to chance on 1 of 5 seeds"
+    )
+    assert count.losses(of=6) == ["diverged on 1 of 6 seeds", "collapsed to chance on 1 of 6 seeds"]
+    assert SeedCount(done=5).note("LARS") == ""
+    assert collapsed(20.0, chance=10.0) and not collapsed(20.01, chance=10.0)

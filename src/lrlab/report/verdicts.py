@@ -10,8 +10,8 @@ the baseline), reads them at one resolution and states what was left out. The ru
   interval is narrow: a half-width above ``resolution`` (in the metric's unit: 2 points of
   accuracy by default) reads "inconclusive: too noisy", since such an interval holds
   differences far larger than any the study could call equal;
-* diverged and failed seeds are kept out of the means and intervals and named in the
-  sentence ("diverged on 2 of 5 seeds").
+* diverged and failed seeds (and collapsed ones, where the reader knows chance) are kept
+  out of the means and intervals and named in the sentence ("diverged on 2 of 5 seeds").
 
 >>> [round(p, 3) for p in holm([0.01, 0.04, 0.03])]
 [0.03, 0.06, 0.06]
@@ -30,8 +30,18 @@ from lrlab.report.stats import Difference, _decimals, _num, _p, welch
 #: The default resolution: differences of accuracy smaller than this many points are
 #: below what a small study is asked to tell apart.
 RESOLUTION_POINTS = 2.0
+#: A finished seed whose final score is within this many points of chance went nowhere.
+COLLAPSE_POINTS = 10.0
 
-__all__ = ["RESOLUTION_POINTS", "Reading", "SeedCount", "holm", "read_all"]
+__all__ = [
+    "COLLAPSE_POINTS",
+    "RESOLUTION_POINTS",
+    "Reading",
+    "SeedCount",
+    "collapsed",
+    "holm",
+    "read_all",
+]
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
@@ -57,24 +67,52 @@ def holm(p_values: Sequence[float]) -> list[float]:
 
 @dataclass(frozen=True)
 class SeedCount:
-    """How an arm's seeds ended: ``done`` ones are averaged, the rest are named."""
+    """How an arm's seeds ended: ``done`` ones are averaged, the rest are named.
+
+    ``collapsed`` seeds finished, but at a final score at or below chance plus
+    :data:`COLLAPSE_POINTS` (see :func:`collapsed`): training went nowhere, so a reader
+    that knows chance counts them here instead of in ``done``.
+
+    >>> SeedCount(done=2, diverged=1, collapsed=1).losses()
+    ['diverged on 1 of 4 seeds', 'collapsed to chance on 1 of 4 seeds']
+    """
 
     done: int = 0
     diverged: int = 0
     failed: int = 0
+    collapsed: int = 0
 
     @property
     def total(self) -> int:
-        return self.done + self.diverged + self.failed
+        return self.done + self.diverged + self.failed + self.collapsed
+
+    def losses(self, of: int | None = None) -> list[str]:
+        """Each way seeds were lost, in words, out of ``of`` seeds (default: the total)."""
+        n = self.total if of is None else of
+        return [
+            f"{what} on {k} of {n} seeds"
+            for what, k in (
+                ("diverged", self.diverged),
+                ("failed", self.failed),
+                ("collapsed to chance", self.collapsed),
+            )
+            if k
+        ]
 
     def note(self, arm: str) -> str:
         """``"LARS diverged on 2 of 5 seeds"`` (empty when every seed finished)."""
-        parts = []
-        if self.diverged:
-            parts.append(f"diverged on {self.diverged} of {self.total} seeds")
-        if self.failed:
-            parts.append(f"failed on {self.failed} of {self.total} seeds")
+        parts = self.losses()
         return f"{arm} {' and '.join(parts)}" if parts else ""
+
+
+def collapsed(score: float, chance: float) -> bool:
+    """Whether a finished seed's final ``score`` (in points, as ``chance``) went nowhere:
+    at or below ``chance + COLLAPSE_POINTS``.
+
+    >>> collapsed(20.0, chance=10.0), collapsed(20.5, chance=10.0)
+    (True, False)
+    """
+    return score <= chance + COLLAPSE_POINTS
 
 
 @dataclass(frozen=True)
