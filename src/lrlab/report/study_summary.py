@@ -262,6 +262,63 @@ def open_store(study_dir: Path) -> StudyStore:
     return StudyStore(db, read_only=True)
 
 
+def _require_finished(study_dir: Path, config: dict[str, Any], trials: list[TrialRow]) -> None:
+    """A ValueError saying how the trials stand when none has finished (done or diverged)."""
+    if any(t.status in ("done", "diverged") for t in trials):
+        return
+    counts = ", ".join(
+        f"{sum(t.status == s for t in trials)} {s}"
+        for s in STATUSES
+        if any(t.status == s for t in trials)
+    )
+    failed = any(t.status == "failed" for t in trials)
+    raise ValueError(
+        f"study {config.get('name', study_dir.name)!r} has no finished trials yet "
+        f"({counts or 'no trials'}); "
+        + ("fix what failed and run it again" if failed else "run it first")
+    )
+
+
+def _arm_names(config: dict[str, Any], trials: list[TrialRow]) -> list[str]:
+    """The configured arms in their order, then any other arm the store holds."""
+    names = [str(a["name"]) for a in config.get("arms", []) if isinstance(a, dict)]
+    return names + [n for n in dict.fromkeys(t.arm for t in trials) if n not in names]
+
+
+def _add_series(store: StudyStore, arm: ArmSummary, metrics: MetricSet) -> None:
+    """Fill ``arm``'s curves, diverged seeds' curves, applied schedules and group rates."""
+    from lrlab.report import study_series as series
+
+    done = arm.with_status("done")
+    for key in curve_keys(metrics):
+        band = series.curve(store, done, key)
+        if band is not None:
+            arm.curves[key] = band
+    for t in arm.with_status("diverged"):
+        band = series.curve(store, [t], metrics.primary.name)
+        if band is not None:
+            arm.diverged_curves.append((t.seed, band))
+    for t in done or arm.with_status("diverged"):
+        applied = series.applied_schedule(store, t)
+        if applied is not None:
+            arm.schedules.append(applied)
+    arm.group_rates = series.group_rates(store, done)
+
+
+def _read_metrics(
+    arms: list[ArmSummary], base: ArmSummary | None, metrics: MetricSet, analysis: dict[str, Any]
+) -> dict[str, list[Reading]]:
+    """Each shown metric's comparisons against ``base`` (none without a baseline)."""
+    if base is None:
+        return {}
+    from lrlab.report.findings import resolution_of
+
+    return {
+        key: compare_all(arms, base, metrics[key], resolution_of(analysis, metrics[key]))
+        for key in curve_keys(metrics)
+    }
+
+
 def summarize(study_dir: Path) -> StudySummary:
     """Read ``study_dir/study.db`` and compute everything the report shows.
 
@@ -269,8 +326,6 @@ def summarize(study_dir: Path) -> StudySummary:
         ValueError: the directory or its ``study.db`` is missing, it has no study config,
             or no trial has finished (done or diverged) yet.
     """
-    from lrlab.report import study_series as series
-
     study_dir = Path(study_dir)
     store = open_store(study_dir)
     try:
@@ -278,55 +333,22 @@ def summarize(study_dir: Path) -> StudySummary:
         if not isinstance(config, dict):
             raise ValueError(f"{str(study_dir / 'study.db')!r} holds no study config")
         trials = store.trials()
-        finished = [t for t in trials if t.status in ("done", "diverged")]
-        if not finished:
-            counts = ", ".join(
-                f"{sum(t.status == s for t in trials)} {s}"
-                for s in STATUSES
-                if any(t.status == s for t in trials)
-            )
-            failed = any(t.status == "failed" for t in trials)
-            raise ValueError(
-                f"study {config.get('name', study_dir.name)!r} has no finished trials yet "
-                f"({counts or 'no trials'}); "
-                + ("fix what failed and run it again" if failed else "run it first")
-            )
+        _require_finished(study_dir, config, trials)
         metrics = MetricSet.from_dict(store.meta("metrics"))
-        names = [str(a["name"]) for a in config.get("arms", []) if isinstance(a, dict)]
-        names += [n for n in dict.fromkeys(t.arm for t in trials) if n not in names]
+        names = _arm_names(config, trials)
         targets = {
             k: float(v) for k, v in (config.get("targets") or {}).items() if k in metrics.targets
         }
         arms = [_arm(n, [t for t in trials if t.arm == n], targets, metrics) for n in names]
-        primary = metrics.primary
         for a in arms:
-            done = a.with_status("done")
-            for key in curve_keys(metrics):
-                band = series.curve(store, done, key)
-                if band is not None:
-                    a.curves[key] = band
-            for t in a.with_status("diverged"):
-                band = series.curve(store, [t], primary.name)
-                if band is not None:
-                    a.diverged_curves.append((t.seed, band))
-            for t in done or a.with_status("diverged"):
-                applied = series.applied_schedule(store, t)
-                if applied is not None:
-                    a.schedules.append(applied)
-            a.group_rates = series.group_rates(store, done)
+            _add_series(store, a, metrics)
         preset = store.meta("preset")
     finally:
         store.close()
     baseline = str(config.get("baseline") or (names[0] if names else ""))
     base = next((a for a in arms if a.name == baseline), None)
     analysis = config.get("analysis") or {}
-    by_metric: dict[str, list[Reading]] = {}
-    if base is not None:
-        from lrlab.report.findings import resolution_of
-
-        for key in curve_keys(metrics):
-            m = metrics[key]
-            by_metric[key] = compare_all(arms, base, m, resolution_of(analysis, m))
+    by_metric = _read_metrics(arms, base, metrics, analysis)
     # arm by arm, each metric's sentence (the order the report always had)
     comparisons = [
         r.sentence
