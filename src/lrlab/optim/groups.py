@@ -33,6 +33,10 @@ def _leaf_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return out
 
 
+#: One parameter's place: (group name, depth, whether it skips weight decay, parameter).
+_Entry = tuple[str, int, bool, nn.Parameter]
+
+
 def param_groups(
     model: nn.Module,
     by: str = "depth",
@@ -68,40 +72,58 @@ def param_groups(
     """
     if by not in ("depth", "blocks"):
         raise ValueError(f"by={by!r} is invalid; expected 'depth' or 'blocks'")
-    entries: list[tuple[str, int, bool, nn.Parameter]] = []  # (group name, depth, no_decay, p)
     if by == "depth":
         if blocks is not None:
             raise ValueError("blocks= is only used with by='blocks'")
-        for depth, (name, module) in enumerate(_leaf_layers(model)):
-            for pname, p in module.named_parameters(recurse=False):
-                entries.append((name, depth, is_no_decay(module, pname, p), p))
+        entries = _depth_entries(model)
     else:
-        if not blocks:
-            raise ValueError(
-                "by='blocks' needs blocks=[...] glob patterns, e.g. ['layer1*', 'layer2*']"
-            )
-        owners = {id(p): m for m in model.modules() for p in m.parameters(recurse=False)}
-        unmatched = []
-        for pname, p in model.named_parameters():
-            hit = next((i for i, pat in enumerate(blocks) if fnmatch.fnmatchcase(pname, pat)), None)
-            if hit is None:
-                unmatched.append(pname)
-                continue
-            leaf = pname.rsplit(".", 1)[-1]
-            entries.append(
-                (
-                    blocks[hit].rstrip("*.") or blocks[hit],
-                    hit,
-                    is_no_decay(owners[id(p)], leaf, p),
-                    p,
-                )
-            )
-        if unmatched:
-            shown = ", ".join(unmatched[:5]) + (" ..." if len(unmatched) > 5 else "")
-            raise ValueError(
-                f"blocks: {len(unmatched)} parameter(s) match no pattern ({shown}); "
-                "add a pattern such as '*' at the end to collect the rest"
-            )
+        entries = _block_entries(model, blocks)
+    return _grouped(entries, weight_decay, no_decay_bias_norm, only_trainable)
+
+
+def _depth_entries(model: nn.Module) -> list[_Entry]:
+    """Each parameter under its layer, the layers numbered in registration order."""
+    entries = []
+    for depth, (name, module) in enumerate(_leaf_layers(model)):
+        for pname, p in module.named_parameters(recurse=False):
+            entries.append((name, depth, is_no_decay(module, pname, p), p))
+    return entries
+
+
+def _block_entries(model: nn.Module, blocks: Sequence[str] | None) -> list[_Entry]:
+    """Each parameter under the first of ``blocks`` (glob patterns) its name matches."""
+    if not blocks:
+        raise ValueError(
+            "by='blocks' needs blocks=[...] glob patterns, e.g. ['layer1*', 'layer2*']"
+        )
+    owners = {id(p): m for m in model.modules() for p in m.parameters(recurse=False)}
+    entries: list[_Entry] = []
+    unmatched = []
+    for pname, p in model.named_parameters():
+        hit = next((i for i, pat in enumerate(blocks) if fnmatch.fnmatchcase(pname, pat)), None)
+        if hit is None:
+            unmatched.append(pname)
+            continue
+        leaf = pname.rsplit(".", 1)[-1]
+        entries.append(
+            (blocks[hit].rstrip("*.") or blocks[hit], hit, is_no_decay(owners[id(p)], leaf, p), p)
+        )
+    if unmatched:
+        shown = ", ".join(unmatched[:5]) + (" ..." if len(unmatched) > 5 else "")
+        raise ValueError(
+            f"blocks: {len(unmatched)} parameter(s) match no pattern ({shown}); "
+            "add a pattern such as '*' at the end to collect the rest"
+        )
+    return entries
+
+
+def _grouped(
+    entries: list[_Entry],
+    weight_decay: float | None,
+    no_decay_bias_norm: bool,
+    only_trainable: bool,
+) -> list[dict[str, Any]]:
+    """The entries gathered into groups (a no-decay part split off if asked), by depth."""
     groups: dict[tuple[str, bool], dict[str, Any]] = {}
     for name, depth, no_decay, p in entries:
         if only_trainable and not p.requires_grad:
