@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,28 +130,11 @@ def _run(
     tracker: Tracker | None = None,
 ) -> RunSummary:
     config = study.model_dump(mode="json", exclude={"track"})  # tracking is no result
-    digest = config_hash(config)
     specs = expand(study, str(ckpt_root))
-    old = store.meta("config_hash")
-    if old is not None and old != digest:
-        wanted = {s.id: s.config_hash for s in specs}
-        changed = [t.id for t in store.trials() if wanted.get(t.id) != t.config_hash]
-        if changed:
-            raise ValueError(
-                f"{root} holds results of a different configuration of study "
-                f"{(store.meta('config') or {}).get('name', '?')!r} ({len(changed)} trial(s) "
-                f"differ, e.g. {changed[0]!r}); use another --dir or --restart"
-            )
-    store.set_meta("config", config)
-    store.set_meta("config_hash", digest)
-    store.set_meta("preset", preset)
-    store.add_trials(
-        [TrialRow(s.id, s.arm, s.seed, s.config_hash, s.config, "pending") for s in specs]
-    )
+    _record_config(store, root, config, preset, specs)
     finished = {t.id for t in store.trials() if t.status in ("done", "diverged")}
     todo = [s for s in specs if s.id not in finished]
     prov = provenance()
-    by_id = {s.id: s for s in todo}
 
     def event(e: Event) -> None:
         if e.get("kind") == "start":
@@ -173,9 +156,55 @@ def _run(
     _set_aside_unreadable_checkpoints(todo, event)
     if tracker is not None:
         tracker.open(study, root, prov)
+    results = (executor or LocalExecutor()).run(todo, event)
+    ran, diverged, failed = _record_results(results, todo, store, tracker, event, on_event)
+    return RunSummary(
+        root, len(specs) - len(todo), ran, diverged, failed, time.perf_counter() - started
+    )
+
+
+def _record_config(
+    store: StudyStore,
+    root: Path,
+    config: dict[str, Any],
+    preset: str | None,
+    specs: list[TrialSpec],
+) -> None:
+    """Store the study's config and its trials (pending), or a ValueError when ``root``
+    holds trials of a different configuration."""
+    digest = config_hash(config)
+    old = store.meta("config_hash")
+    if old is not None and old != digest:
+        wanted = {s.id: s.config_hash for s in specs}
+        changed = [t.id for t in store.trials() if wanted.get(t.id) != t.config_hash]
+        if changed:
+            raise ValueError(
+                f"{root} holds results of a different configuration of study "
+                f"{(store.meta('config') or {}).get('name', '?')!r} ({len(changed)} trial(s) "
+                f"differ, e.g. {changed[0]!r}); use another --dir or --restart"
+            )
+    store.set_meta("config", config)
+    store.set_meta("config_hash", digest)
+    store.set_meta("preset", preset)
+    store.add_trials(
+        [TrialRow(s.id, s.arm, s.seed, s.config_hash, s.config, "pending") for s in specs]
+    )
+
+
+def _record_results(
+    results: Iterable[dict[str, Any]],
+    todo: list[TrialSpec],
+    store: StudyStore,
+    tracker: Tracker | None,
+    event: Callable[[Event], None],
+    on_event: Callable[[Event], None] | None,
+) -> tuple[int, int, list[str]]:
+    """Store (and track) each result as it comes; ``(ran, diverged, failed)``: the trials
+    newly finished, how many diverged, and ``"id: error"`` for each that failed."""
+    by_id = {s.id: s for s in todo}
     ran = diverged = 0
     failed: list[str] = []
-    for result in (executor or LocalExecutor()).run(todo, event):
+    for result in results:
         if tracker is not None:  # before the store: a driver killed in between logs it again
             _track(tracker, by_id[result["id"]], result, store, event)
         if not store.finish(result):  # the trial was already finished: nothing to count
@@ -196,9 +225,7 @@ def _run(
                     "metric": _primary(result),
                 }
             )
-    return RunSummary(
-        root, len(specs) - len(todo), ran, diverged, failed, time.perf_counter() - started
-    )
+    return ran, diverged, failed
 
 
 def _track(
