@@ -16,7 +16,10 @@ from rich.text import Text
 from lrlab.cli.errors import user_errors
 
 if TYPE_CHECKING:
+    from lrlab.rangetest.hyper import HyperTestResult
     from lrlab.rangetest.result import RangeTestResult
+    from lrlab.study.config import TaskConfig
+    from lrlab.study.find import FindResult, FindSettings
 
 
 @user_errors
@@ -69,9 +72,7 @@ def find(
     ),
 ) -> None:
     """Run the LR range test on a task: print suggestions, write the plot and the JSON."""
-    from lrlab.rangetest import RULES
-    from lrlab.schedules import BOUNDS_READINGS
-    from lrlab.study.find import FindSettings, find_on_task, find_task, parse_options
+    from lrlab.study.find import FindSettings, find_task, parse_options
 
     settings = FindSettings(
         optimizer=optimizer,
@@ -92,6 +93,14 @@ def find(
     )
     cfg = find_task(data=data, model=model, width=width, entry=task, options=parse_options(option))
     console = Console(markup=False, highlight=False, soft_wrap=True)
+    result = _sweep(cfg, settings, updates, start_lr)
+    _report(console, result, optimizer, out)
+
+
+def _sweep(cfg: TaskConfig, settings: FindSettings, updates: int, start_lr: float) -> FindResult:
+    """Run the tests, with a progress bar on stderr when it is a terminal."""
+    from lrlab.study.find import find_on_task
+
     err = Console(stderr=True)
     bar = Progress(
         TextColumn("range test"),
@@ -105,11 +114,15 @@ def find(
     )
     with bar:
         tid = bar.add_task("sweep", total=updates, lr=start_lr, loss=float("nan"))
-        result = find_on_task(
+        return find_on_task(
             cfg,
             settings,
             progress=lambda i, n, lr, loss: bar.update(tid, completed=i, lr=lr, loss=loss),
         )
+
+
+def _report(console: Console, result: FindResult, optimizer: str, out: Path | None) -> None:
+    """Write the curve, its plot and the hyperparameter tests; print what they suggest."""
     rt = result.range_test
     # The curve is written first: when no rule can read it, the plot is what to look at.
     folder = out or Path("lrlab-find") / result.folder
@@ -117,16 +130,40 @@ def find(
     (folder / "range_test.json").write_text(rt.to_json())
     rt.plot(folder / "range_test.png")
     console.print(confidence_line(rt))
+    console.print(_sweep_line(result, optimizer))
+    console.print(_suggestions(rt))
+    _print_bounds(console, rt, result.iters_per_epoch)
+    if result.confirmed is not None:
+        c = result.confirmed
+        rows = ", ".join(f"{lr:.3g}: {v:.4f}" for lr, v in zip(c.candidates, c.val_losses))
+        console.print(
+            f"  confirm ({c.updates} updates; validation loss): {rows} -> max_lr {c.best:.4g}"
+        )
+    for name, ht in (("momentum", result.momentum), ("weight_decay", result.weight_decay)):
+        if ht is not None:
+            _report_hyper_test(console, name, ht, folder)
+    console.print(f"wrote {folder / 'range_test.png'} and {folder / 'range_test.json'}")
+
+
+def _sweep_line(result: FindResult, optimizer: str) -> str:
+    """What was swept: task, optimizer, updates (and the coarse sweep a refined one came from)."""
+    rt = result.range_test
     refined = (
         f" (refined from a {rt.coarse['updates']}-update sweep over "
         f"{rt.coarse['start_lr']:.3g}..{rt.coarse['end_lr']:.3g})"
         if rt.coarse
         else ""
     )
-    console.print(
+    return (
         f"{result.task} / {optimizer}: {rt.updates} updates{refined}, "
         f"{rt.tuning_updates} in all, stopped: {rt.stop_reason}"
     )
+
+
+def _suggestions(rt: RangeTestResult) -> Table:
+    """Each rule's suggestion with its resampled spread, or why the rule cannot read the curve."""
+    from lrlab.rangetest import RULES
+
     table = Table(header_style="bold", show_edge=False)
     for col in ("rule", "suggested lr", "10%-90% of resamples", "note"):
         table.add_column(col)
@@ -143,39 +180,40 @@ def find(
             spread,
             Text("; ".join(s.warnings) or s.reason),
         )
-    console.print(table)
+    return table
+
+
+def _print_bounds(console: Console, rt: RangeTestResult, iters_per_epoch: int) -> None:
+    """The cyclical schedules' bounds read off the curve, one line each."""
+    from lrlab.schedules import BOUNDS_READINGS
+
     for schedule in BOUNDS_READINGS:
         try:
-            b = rt.bounds(schedule, iters_per_epoch=result.iters_per_epoch)
+            b = rt.bounds(schedule, iters_per_epoch=iters_per_epoch)
         except ValueError as e:
             console.print(f"  {schedule:<9} no bounds: {e}")
             continue
         step = f", step_size={b.step_size}" if b.step_size else ""
         console.print(f"  {schedule:<9} base_lr={b.base_lr:.4g} max_lr={b.max_lr:.4g}{step}")
-    if result.confirmed is not None:
-        c = result.confirmed
-        rows = ", ".join(f"{lr:.3g}: {v:.4f}" for lr, v in zip(c.candidates, c.val_losses))
-        console.print(
-            f"  confirm ({c.updates} updates; validation loss): {rows} -> max_lr {c.best:.4g}"
+
+
+def _report_hyper_test(console: Console, name: str, ht: HyperTestResult, folder: Path) -> None:
+    """Print a momentum or weight-decay test's scores; write its plot and JSON."""
+    scores = ", ".join(f"{v:g}: {s:.4f}" for v, s in zip(ht.values, ht.scores))
+    console.print(f"  {name} test (mean validation loss): {scores} -> {ht.summary()}")
+    ht.plot(folder / f"{name}_test.png")
+    (folder / f"{name}_test.json").write_text(
+        json.dumps(
+            {
+                "values": ht.values,
+                "scores": ht.scores,
+                "best": ht.best,
+                "lead": ht.lead(),
+                "decisive": ht.decisive,
+            },
+            indent=1,
         )
-    for name, ht in (("momentum", result.momentum), ("weight_decay", result.weight_decay)):
-        if ht is not None:
-            scores = ", ".join(f"{v:g}: {s:.4f}" for v, s in zip(ht.values, ht.scores))
-            console.print(f"  {name} test (mean validation loss): {scores} -> {ht.summary()}")
-            ht.plot(folder / f"{name}_test.png")
-            (folder / f"{name}_test.json").write_text(
-                json.dumps(
-                    {
-                        "values": ht.values,
-                        "scores": ht.scores,
-                        "best": ht.best,
-                        "lead": ht.lead(),
-                        "decisive": ht.decisive,
-                    },
-                    indent=1,
-                )
-            )
-    console.print(f"wrote {folder / 'range_test.png'} and {folder / 'range_test.json'}")
+    )
 
 
 def confidence_line(rt: RangeTestResult) -> str:
