@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
+from lrlab.schedules._checks import FieldChecks
 from lrlab.schedules._registry import BoundsReading, build, has_field, register
 
 AFTER_END = ("hold", "error", "cycle")
@@ -41,14 +41,15 @@ class Phase(NamedTuple):
 
 
 @dataclass(frozen=True)
-class Schedule:
+class Schedule(FieldChecks):
     """Base class of every schedule: subclasses define fields, `_validate`, `_length`, `_value`.
 
     Subclasses register themselves under their ``kind`` so that ``to_dict``/``from_dict``
     and spec strings such as ``"one_cycle(max_lr=0.4,total=1000)"`` can name them, and
     declare what the layers above need to know about their family in the class variables
     below (read by kind through `bound_fields`, `bounds_reading`, `total_optional`,
-    `is_cyclical` and `with_total`).
+    `is_cyclical` and `with_total`). The field checks `_validate` uses (`_real`,
+    `_integer`, `_choice`, `_schedule`) come from `FieldChecks`.
     """
 
     kind: ClassVar[str] = ""
@@ -310,83 +311,10 @@ class Schedule:
 
     __rmul__ = __mul__
 
-    # ----------------------------------------------------------------- validation helpers
-    def _fail(self, name: str, value: object, allowed: str) -> NoReturn:
-        raise ValueError(f"{self.kind}: {name}={value!r} is invalid; {allowed}")
-
-    def _set(self, name: str, value: object) -> None:
-        object.__setattr__(self, name, value)
-
-    def _real(
-        self,
-        name: str,
-        *,
-        low: float | None = 0.0,
-        low_open: bool = False,
-        high: float | None = None,
-        high_open: bool = False,
-        optional: bool = False,
-    ) -> float | None:
-        """Check that field ``name`` is a finite number in the given range; store it as float."""
-        v = getattr(self, name)
-        if v is None and optional:
-            return None
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            self._fail(
-                name, v, f"expected a finite number{_range_text(low, low_open, high, high_open)}"
-            )
-        v = float(v)
-        too_low = low is not None and (v <= low if low_open else v < low)
-        too_high = high is not None and (v >= high if high_open else v > high)
-        if too_low or too_high:
-            self._fail(
-                name, v, f"expected a finite number{_range_text(low, low_open, high, high_open)}"
-            )
-        self._set(name, v)
-        return v
-
-    def _integer(self, name: str, *, low: int = 1, optional: bool = False) -> int | None:
-        """Check that field ``name`` is an integer >= ``low`` (floats such as 2.0 are refused)."""
-        v = getattr(self, name)
-        if v is None and optional:
-            return None
-        if isinstance(v, bool):
-            self._fail(name, v, f"expected an integer >= {low}")
-        if not isinstance(v, int):
-            try:
-                v = operator.index(v)
-            except TypeError:
-                self._fail(name, v, f"expected an integer >= {low}")
-        if v < low:
-            self._fail(name, v, f"expected an integer >= {low}")
-        self._set(name, int(v))
-        return int(v)
-
-    def _choice(self, name: str, options: tuple[str, ...]) -> str:
-        v = getattr(self, name)
-        if v not in options:
-            self._fail(name, v, f"expected one of {', '.join(map(repr, options))}")
-        return str(v)
-
-    def _schedule(self, name: str) -> Schedule:
-        v = getattr(self, name)
-        if not isinstance(v, Schedule):
-            self._fail(name, v, "expected a Schedule")
-        return v
-
 
 def lerp(a: float, b: float, p: float) -> float:
     """Linear interpolation that returns ``b`` exactly at ``p == 1`` (so end values are exact)."""
     return b if p >= 1.0 else a + (b - a) * p
-
-
-def _range_text(low: float | None, low_open: bool, high: float | None, high_open: bool) -> str:
-    parts = []
-    if low is not None:
-        parts.append(f"{'>' if low_open else '>='} {low:g}")
-    if high is not None:
-        parts.append(f"{'<' if high_open else '<='} {high:g}")
-    return (" " + " and ".join(parts)) if parts else ""
 
 
 def _fmt(x: float) -> str:
