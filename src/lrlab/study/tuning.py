@@ -34,6 +34,25 @@ from lrlab.tasks.data import batch_len
 SWEEP_VAL, SWEEP_CHUNK = 2000, 500
 #: Validation each confirm run is scored on: the first CONFIRM_VAL examples, one batch.
 CONFIRM_VAL = 1000
+#: A study's confirm runs: CONFIRM_SHARE of the trial's updates each, CONFIRM_MIN at least.
+CONFIRM_SHARE, CONFIRM_MIN = 0.1, 30
+
+
+def confirm_horizon(updates: int | None, total: int) -> int:
+    """Updates of each confirm run in a trial of ``total`` updates (``updates``: the arm's
+    own ``range_test.confirm_updates``).
+
+    A short run rewards a high LR too early: on the MNIST-1D CNN (1080 updates, the pick
+    already at the arm's peak momentum), 30- to 100-update runs ranked 2x the pick first on
+    seeds whose full 1cycle at 2x collapsed to chance; 108- and 120-update runs ranked the
+    pick first, and still ranked 2x first where it trained better (the MNIST-1D MLP).
+
+    >>> confirm_horizon(None, 1080), confirm_horizon(None, 210), confirm_horizon(8, 1080)
+    (108, 30, 8)
+    """
+    if updates is not None:
+        return updates
+    return max(CONFIRM_MIN, round(CONFIRM_SHARE * total))
 
 
 class AsLoss(nn.Module):
