@@ -17,8 +17,9 @@ Everything runs as lrlab studies (resumable, ``--workers`` parallel); the readin
 (failed, diverged and collapsed seeds named and kept out, "inconclusive" when a CI is
 wider than the resolution) are in ``benchmarks/methods_reading.py``.
 
-``lrlab auto + confirm`` adds the confirm step to the range test: 30-update 1cycle runs at
-1, 2 and 4 times the rule's LR, the lowest validation loss kept (90 more tuning updates).
+``lrlab auto + confirm`` adds the confirm step to the range test: 1cycle runs at 1, 2 and 4
+times the rule's LR, the lowest validation loss kept, each a tenth of the trial's updates
+(3 x 108 more tuning updates on the MNIST-1D tasks).
 
 Measures, mean +- 95% CI over the seeds: updates to reach the task's published target,
 final accuracy at the fixed budget, total updates including tuning, and wall-clock time
@@ -239,10 +240,11 @@ def _doc_header(names: list[str]) -> list[str]:
         f"The baseline is `{BASELINE}`, the setting the MNIST-1D targets were published with. "
         "`lrlab auto` is the range test (default rule) then 1cycle with cyclical momentum; "
         "`lrlab auto + confirm` adds the confirm step (`range_test.confirm = [1, 2, 4]`: "
-        "30-update 1cycle runs at 1, 2 and 4 times the rule's LR, the lowest validation loss "
-        f"kept). Grid arms: SGD with 5 LRs per schedule ({GRID}), Adam with 5 LRs "
-        f"({ADAM_GRID}), Prodigy with 3 `d_coef` values ({D_COEF_GRID}), one run per grid "
-        "point on a separate seed, all charged to the arm's total. Schedule-Free and Prodigy "
+        "1cycle runs at 1, 2 and 4 times the rule's LR, each a tenth of the trial's updates, "
+        "the lowest validation loss kept). Grid arms: SGD with 5 LRs per schedule "
+        f"({GRID}), Adam with 5 LRs ({ADAM_GRID}), Prodigy with 3 `d_coef` values "
+        f"({D_COEF_GRID}), one run per grid point on a separate seed, all charged to the "
+        "arm's total. Schedule-Free and Prodigy "
         "also run at their package defaults; Schedule-Free (range test) takes a constant LR "
         "from lrlab's range test run with the Schedule-Free optimizer itself (a third of the "
         "rule's LR, lrlab's reading for a constant schedule), its sweep charged to it.",

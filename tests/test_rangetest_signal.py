@@ -191,7 +191,7 @@ def test_a_study_refines_stops_or_uses_a_low_confidence_pick() -> None:
     cfg = RangeTestConfig(on_low_confidence="use", confirm=[1, 2], confirm_updates=30)
     with pytest.warns(LowConfidenceWarning):
         read_bounds(cfg, "a", run_sweep, "one_cycle", 10)
-    assert asked[-1] == {"refine": False, "refine_updates": 40}
+    assert asked[-1] == {"refine": False, "refine_updates": 100}  # confirm runs come on top
     with pytest.raises(ValueError, match=r"arm 'a': the range test's pick .* not confident"):
         read_bounds(RangeTestConfig(on_low_confidence="error"), "a", run_sweep, "one_cycle", 10)
     with pytest.raises(ValueError, match="on_low_confidence"):

@@ -333,7 +333,7 @@ def test_range_test_confirm_step_picks_the_lowest_validation_loss(tmp_path: Path
             ],
         }
 
-    # "use": no refined sweep, whose length would differ with the confirm step's budget
+    # "use": one sweep, the same in both trials
     first = {"num_updates": 40, "on_low_confidence": "use"}
     plain = run_trial(expand(parse_study(study(first)), str(tmp_path / "a"))[0])
     rt = {**first, "confirm": [1.0, 4.0, 16.0], "confirm_updates": 8}

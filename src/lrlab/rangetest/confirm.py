@@ -82,14 +82,7 @@ def confirm(
         >>> r.updates, r.best in (0.01, 0.1)
         (60, True)
     """
-    if not candidates or any(not (isinstance(c, (int, float)) and c > 0) for c in candidates):
-        raise ValueError(
-            f"candidates={list(candidates)!r} is invalid; expected positive learning rates"
-        )
-    if isinstance(updates_each, bool) or not isinstance(updates_each, int) or updates_each < 4:
-        raise ValueError(f"updates_each={updates_each!r} is invalid; expected an integer >= 4")
-    if isinstance(accumulation, bool) or not isinstance(accumulation, int) or accumulation < 1:
-        raise ValueError(f"accumulation={accumulation!r} is invalid; expected an integer >= 1")
+    _check(candidates, updates_each, accumulation)
     dev = model_device(model, device)
     step = SupervisedStep(model, loss_fn, dev)
     evaluate = cached_evaluator(model, loss_fn, cache_batches(val_data, val_batches, dev))
@@ -103,30 +96,58 @@ def confirm(
     try:
         for lr_max in candidates:
             snapshot.restore(model, optimizer, scaler)
-            lr = one_cycle(max_lr=float(lr_max), total=updates_each)
-            driver = HyperparamScheduler(
-                optimizer, lr=lr, momentum=cyclical_momentum(lr) if has_momentum else None
-            )
-            model.train()
-            train_mode(optimizer)
-            batches = epochs(data)
-            diverged = False
-            try:
-                for _ in range(updates_each):
-                    m = forward_backward(step, batches, accumulation, scaler)
-                    if m.exhausted:
-                        raise ValueError("data yielded fewer batches than the confirm runs need")
-                    if not math.isfinite(m.loss):
-                        diverged = True
-                        break
-                    apply_update(optimizer, scaler)
-            finally:
-                driver.remove()
-            value = math.inf if diverged else float(evaluated(model, evaluate, optimizer)["loss"])
-            losses.append(value if math.isfinite(value) else math.inf)
+            run = _Run(step, optimizer, updates_each, accumulation, scaler, has_momentum)
+            if run.trains(data, float(lr_max)):
+                value = float(evaluated(model, evaluate, optimizer)["loss"])
+                losses.append(value if math.isfinite(value) else math.inf)
+            else:
+                losses.append(math.inf)
     finally:
         snapshot.restore(model, optimizer, scaler)
         suspended.__exit__(None, None, None)
     return ConfirmResult(
         tuple(float(c) for c in candidates), tuple(losses), len(candidates) * updates_each
     )
+
+
+def _check(candidates: Sequence[float], updates_each: int, accumulation: int) -> None:
+    if not candidates or any(not (isinstance(c, (int, float)) and c > 0) for c in candidates):
+        raise ValueError(
+            f"candidates={list(candidates)!r} is invalid; expected positive learning rates"
+        )
+    if isinstance(updates_each, bool) or not isinstance(updates_each, int) or updates_each < 4:
+        raise ValueError(f"updates_each={updates_each!r} is invalid; expected an integer >= 4")
+    if isinstance(accumulation, bool) or not isinstance(accumulation, int) or accumulation < 1:
+        raise ValueError(f"accumulation={accumulation!r} is invalid; expected an integer >= 1")
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One candidate's short 1cycle (with cyclical momentum when the optimizer has any)."""
+
+    step: SupervisedStep
+    optimizer: torch.optim.Optimizer
+    updates: int
+    accumulation: int
+    scaler: Any | None
+    has_momentum: bool
+
+    def trains(self, data: Iterable[Any], lr_max: float) -> bool:
+        """Train ``updates`` updates peaking at ``lr_max``; False when the loss diverged."""
+        lr = one_cycle(max_lr=lr_max, total=self.updates)
+        momentum = cyclical_momentum(lr) if self.has_momentum else None
+        driver = HyperparamScheduler(self.optimizer, lr=lr, momentum=momentum)
+        self.step.model.train()
+        train_mode(self.optimizer)
+        batches = epochs(data)
+        try:
+            for _ in range(self.updates):
+                m = forward_backward(self.step, batches, self.accumulation, self.scaler)
+                if m.exhausted:
+                    raise ValueError("data yielded fewer batches than the confirm runs need")
+                if not math.isfinite(m.loss):
+                    return False
+                apply_update(self.optimizer, self.scaler)
+        finally:
+            driver.remove()
+        return True

@@ -26,7 +26,7 @@ from lrlab.schedules import Constant, Schedule, cyclical_momentum
 from lrlab.study.arm_config import ArmConfig, FreezeConfig, MomentumRange
 from lrlab.study.confidence import read_bounds
 from lrlab.study.resolve import bound_schedule, count, materialize
-from lrlab.study.tuning import confirm_runs, sweep
+from lrlab.study.tuning import confirm_horizon, confirm_runs, sweep
 from lrlab.tasks import TaskData
 
 
@@ -69,7 +69,7 @@ def range_test_bounds(
 
     total = total if total is not None else data.iters_per_epoch
     with arm_stack(arm, model, optimizer, total, data.iters_per_epoch) as swept_with:
-        return _range_test_bounds(arm, model, optimizer, data, swept_with)
+        return _range_test_bounds(arm, model, optimizer, data, swept_with, total)
 
 
 def _range_test_bounds(
@@ -78,6 +78,7 @@ def _range_test_bounds(
     optimizer: torch.optim.Optimizer,
     data: TaskData,
     swept_with: dict[str, Any],
+    total: int,
 ) -> tuple[dict[str, Any], int, str]:
     rt = arm.range_test
     assert rt is not None
@@ -102,9 +103,14 @@ def _range_test_bounds(
     if rt.confirm:
         # short 1cycle runs at multiples of the rule's LR, from the trial's starting state
         candidates = [b.suggestion.lr * f for f in rt.confirm]
-        c = confirm_runs(model, optimizer, data, candidates, rt.confirm_updates)
+        each = confirm_horizon(rt.confirm_updates, total)
+        c = confirm_runs(model, optimizer, data, candidates, each)
         scale, updates = c.best / b.suggestion.lr, updates + c.updates
-        confirmed = {"candidates": list(c.candidates), "val_losses": list(c.val_losses)}
+        confirmed = {
+            "candidates": list(c.candidates),
+            "val_losses": list(c.val_losses),
+            "updates_each": each,
+        }
     # in the global LR's units: the sweep ran the arm's fastest group at its peak multiplier
     scale /= float(swept_with.get("peak_scale", 1.0))
     found = {

@@ -60,11 +60,12 @@ class RangeTestConfig(Strict):
     mode: Literal["exp", "linear"] = "exp"
     epochs_per_step: Annotated[float, Field(gt=0)] = 4.0
     # the confirm step: short 1cycle runs at these multiples of the rule's LR, the lowest
-    # validation loss kept (its updates count as tuning)
+    # validation loss kept (its updates count as tuning); confirm_updates, the length of
+    # each run, defaults to a tenth of the trial's updates, at least 30 (`confirm_horizon`)
     confirm: (
         Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=2, max_length=6)] | None
     ) = None
-    confirm_updates: Annotated[int, Field(ge=4)] = 30
+    confirm_updates: Annotated[int, Field(ge=4)] | None = None
     # a pick flagged as not confident: refine the sweep, stop the arm, or use it anyway
     on_low_confidence: Literal["refine", "error", "use"] = "refine"
 

@@ -16,7 +16,8 @@ from typing import Any
 
 from lrlab.rangetest import Bounds, LowConfidenceWarning, RangeTestResult
 
-#: tuning updates (sweep, refined sweep, confirm) a trial may always spend
+#: updates of the sweep and its refinement a trial may always spend; the confirm step's
+#: runs come on top (it checks the pick, so it must not shorten the sweep that reads it)
 TUNING_FLOOR = 200
 
 
@@ -29,8 +30,7 @@ def read_bounds(
 ) -> tuple[RangeTestResult, Bounds]:
     """Sweep (``run_sweep(refine=..., refine_updates=...)``) and read the bounds ``cfg``
     (a `RangeTestConfig`) asks for, applying its ``on_low_confidence`` policy."""
-    confirm = len(cfg.confirm or ()) * cfg.confirm_updates
-    left = max(0, TUNING_FLOOR - cfg.num_updates - confirm)
+    left = max(0, TUNING_FLOOR - cfg.num_updates)
     result = run_sweep(refine=cfg.on_low_confidence != "use", refine_updates=left)
     with warnings.catch_warnings():
         if cfg.on_low_confidence == "error":
