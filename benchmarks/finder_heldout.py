@@ -10,10 +10,12 @@ grid's best seed-mean score minus the finder's (accuracy or validation R^2, in p
 
 Finders: ``lrlab`` (the default: refined sweep and validation reading when the first
 sweep has no signal), ``lrlab:no-refine`` (the first sweep read as it is, the behaviour
-before refinement), and lrlab's ports of fastai's rules on the first sweep. Leave-one-
-family-out (LOFO): the rule's multiple is chosen on the other families (by the seed-mean
-grid interpolated in log LR) and scored on the one left out. Every tuning update (sweep
-and refined sweep) is counted against the budget max(200, 10% of the run).
+before refinement), lrlab's ports of fastai's rules on the first sweep, and the real peers
+at their defaults: Lightning's ``lr_find``, torch-lr-finder and fastai's ``lr_find``
+(``benchmarks/finder_heldout_peers.py``). Leave-one-family-out (LOFO): the rule's multiple
+is chosen on the other families (by the seed-mean grid interpolated in log LR) and scored
+on the one left out. Every tuning update (sweep and refined sweep) is counted against the
+budget max(200, 10% of the run).
 
     python benchmarks/finder_heldout.py            # about 20 minutes on one core
     python benchmarks/finder_heldout.py --doc      # also rewrites docs/finder_heldout.md
