@@ -183,6 +183,7 @@ def test_heldout_task_is_what_lrlabs_finder_gets():
     assert regression.settings["optimizer"] == "adam" and regression.no_decay == []
 
 
+@pytest.mark.slow  # a subprocess that imports torch: about 5 s
 def test_torch_lr_finder_picks_a_positive_lr_on_a_heldout_task():
     pytest.importorskip("torch_lr_finder")
     r = peer_suggestions("torch-lr-finder", {"heldout": "mlp-regression", "seed": 0})
