@@ -86,7 +86,7 @@ def tables(results: list[dict[str, Any]]) -> str:
     )
 
 
-READING = """\
+_READING = """\
 Oracle: 12 log-spaced max_lr values x 3 seeds of 1cycle (cyclical momentum) per task; every
 finder's pick is trained on the same 3 seeds. The default rule's one constant (1.4 x the LR
 at the zero-lag smoothed loss minimum) was chosen on the eight task/optimizer combinations
@@ -104,13 +104,15 @@ exponential sweep runs to 3x where the first one stopped (a GRU's refined sweep 
 at the first sweep's stop and read its minimum at the window's edge). The deep family has
 8 layers: at 12 no LR of the grid trained it.
 
-`lrlab:no-refine` is the first sweep read as it is, without the second sweep. The fastai
-rows are lrlab's ports of fastai's rules read off lrlab's first sweep (fastai itself needs
-its own venv, not built for this run); `lightning` is the real `pytorch-lightning` 2.6.6
-`Tuner.lr_find` at its defaults on the same model, optimizer and batch order (no flags: it
-never says when it is unsure). torch-lr-finder is not installed beside this torch and is
-missing. Seed-to-seed spread is large on the GRU (one seed at a near-optimal LR can lose
-12 points), so per-task figures over 3 seeds move by a few points between runs.
+`lrlab:no-refine` is the first sweep read as it is, without the second sweep. The
+`fastai-port:*` rows are lrlab's ports of fastai's rules read off lrlab's first sweep. The
+peers are the real tools at their defaults, each on the same initial weights, optimizer
+(lrlab's param groups: no decay on biases and norms), loss and batches as lrlab's finder
+(which cycles epoch 0's batches, as torch-lr-finder and fastai get them; Lightning's loader
+goes on to epochs 1 to 3 after them), with no flags (none of them says when it is unsure):
+{peers}. Seed-to-seed spread
+is large on the GRU (one seed at a near-optimal LR can lose 12 points), so per-task figures
+over 3 seeds move by a few points between runs.
 
 A pick is flagged when `Suggestion.confident` is false (bounds() warns, `lrlab find` says
 so on its first line, a study refines or stops). Leave-one-family-out regret chooses the
@@ -120,3 +122,31 @@ scores read off the seed-mean grid interpolated in log LR (clamped at the grid's
 so its figures are estimates; the per-task table trains every pick.
 
 """
+
+
+def peers_line(versions: dict[str, str]) -> str:
+    """The sentence naming each real peer and its version (or that it was not installed)."""
+    parts = [
+        f"`lightning` is `pytorch-lightning` {versions['pytorch-lightning']} `Tuner.lr_find`"
+        " and `suggestion()`",
+        f"`torch-lr-finder` is `torch-lr-finder` {versions['torch-lr-finder']}"
+        " `range_test(loader, end_lr=10, num_iter=100)` and its `plot(suggest_lr=True)`"
+        f" steepest-gradient pick (these two beside torch {versions['torch']})",
+        f"`fastai:*` are `fastai` {versions['fastai']} `Learner.lr_find` and its four suggest"
+        f" funcs, in their own venv with torch {versions['fastai torch']}",
+    ]
+    out = "; ".join(parts)
+    absent = [p for p in ("pytorch-lightning", "torch-lr-finder", "fastai") if
+              versions[p] == "not installed"]  # fmt: skip
+    if absent:
+        out += f" (not installed for this run, so their rows are missing: {', '.join(absent)})"
+    return out
+
+
+def reading(versions: dict[str, str] | None = None) -> str:
+    """The text above the tables; ``versions`` (default: as installed now) name the peers."""
+    if versions is None:
+        from benchmarks.finder_heldout_peers import peer_versions
+
+        versions = peer_versions()
+    return _READING.replace("{peers}", peers_line(versions))

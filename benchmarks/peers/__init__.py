@@ -4,7 +4,11 @@
 returns what it suggests. Every tool gets the same initial weights (``torch.manual_seed(seed)``
 then ``lrlab.models.build_model``), the same batch order (``lrlab.data.batches(seed=seed,
 epoch=e)`` for the e-th pass over the training set) and the same optimizer (torch's SGD with
-momentum or AdamW; fastai's own optimizer set to the same arithmetic), with cross-entropy.
+momentum, Adam or AdamW; fastai's own optimizer set to the same arithmetic), with
+cross-entropy. A spec may name a held-out task of ``benchmarks/heldout_tasks.py`` instead
+(``{"heldout": "gru-seq", "seed": 0}``): then every tool gets what
+``benchmarks/finder_heldout.py`` gives lrlab's finder (its ``start()`` and ``batches()``; see
+``_heldout``), with the task's loss.
 
 Each call runs in a fresh interpreter: the dev venv's (``sys.executable``) for
 torch-lr-finder and Lightning, the fastai venv's for fastai (it needs another torch).
@@ -61,9 +65,11 @@ def peer_suggestions(peer: str, spec: dict[str, Any], *, timeout: float = 1800) 
 
     Args:
         peer: ``"torch-lr-finder"``, ``"lightning"`` or ``"fastai"``.
-        spec: ``{"dataset", "model", "optimizer": "sgd"|"adamw", "weight_decay",
+        spec: ``{"dataset", "model", "optimizer": "sgd"|"adam"|"adamw", "weight_decay",
             "batch_size", "seed"}`` plus ``"momentum"`` for SGD; optional ``"width"``,
-            ``"betas"``/``"eps"`` (AdamW; torch's defaults when absent), ``"threads"`` (1).
+            ``"betas"``/``"eps"`` (Adam/AdamW; torch's defaults when absent), ``"threads"``
+            (1). Or ``{"heldout": NAME, "seed"}`` (optional ``"threads"``) for a task of
+            ``benchmarks.heldout_tasks.TASKS``.
         timeout: seconds before the runner is killed.
 
     Returns:

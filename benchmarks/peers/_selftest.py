@@ -6,7 +6,8 @@ the same initial weights (the first raw loss agrees across peers), counted updat
 the curve it recorded, its LR ladder is the documented one, and its suggestions can be
 re-derived from the returned curve with the documented rule (so the JSON carries the curve
 the suggestions came from). Plus: spec validation, and fastai's optimizers as set up here
-compute what torch's SGD/AdamW compute.
+compute what torch's SGD/Adam/AdamW compute (also with lrlab's no-decay groups). And a
+held-out task: every peer trains on lrlab's sweep batches from the same initial weights.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import numpy as np
 
 from . import FASTAI_PYTHON, REPO, normalise_spec, peer_python, peer_suggestions
 from ._task import EpochBatches, build_task, fingerprint
+
+HELDOUT = {"heldout": "attention-majority", "seed": 1}  # AdamW with no-decay groups
 
 SPECS = [
     {
@@ -96,7 +99,9 @@ def _valley_index(losses: np.ndarray) -> int:
 
 def _check_spec_validation(failures: list[str]) -> None:
     bad_specs: list[tuple[dict[str, Any], str]] = [
-        ({**SPECS[0], "optimizer": "adam"}, "optimizer"),
+        ({**SPECS[0], "optimizer": "rmsprop"}, "optimizer"),
+        ({"heldout": "no-such-task", "seed": 0}, "heldout"),
+        ({"heldout": "gru-seq", "seed": 0, "batch_size": 8}, "batch_size"),
         ({k: v for k, v in SPECS[0].items() if k != "momentum"}, "momentum"),
         ({**SPECS[0], "batch_size": 0}, "batch_size"),
         ({**SPECS[0], "lr": 0.1}, "unknown"),
@@ -124,6 +129,25 @@ def _expected_crcs(spec: dict[str, Any], n: int) -> list[int]:
     if [fingerprint(xb) for xb, _ in probe][:3] != out[:3]:
         raise AssertionError("EpochBatches: iter() without next() shifted the epoch order")
     return out[:n]
+
+
+def _check_heldout(failures: list[str]) -> None:
+    """Each peer on a held-out task: lrlab's epoch-0 batches cycled, the same first loss."""
+    task = build_task(normalise_spec(HELDOUT))
+    epoch0 = [fingerprint(xb) for xb, _ in task.train]
+    first = {}
+    for peer in ("torch-lr-finder", "lightning", "fastai"):
+        r = peer_suggestions(peer, HELDOUT)
+        n, tag = r["updates"], f"{peer}/{HELDOUT['heldout']}"
+        print(f"{tag:32s} updates={n:3d} seconds={r['seconds']:.2f} "
+              f"suggestions={ {k: f'{v:.3g}' for k, v in r['suggestions'].items()} }")  # fmt: skip
+        if r["batch_crcs"] != [epoch0[i % len(epoch0)] for i in range(n)]:
+            failures.append(f"{tag}: batches are not lrlab's sweep batches (epoch 0, cycled)")
+        if not all(v is None or v > 0 for v in r["suggestions"].values()):
+            failures.append(f"{tag}: suggestions {r['suggestions']}")
+        first[peer] = r["raw_losses"][0]
+    if not all(_close(v, first["torch-lr-finder"], rel=1e-5) for v in first.values()):
+        failures.append(f"{HELDOUT['heldout']}: first losses differ {first}: other init?")
 
 
 def selftest() -> int:
@@ -174,6 +198,7 @@ def selftest() -> int:
             if not _close(loss, ref, rel=1e-5):  # fastai runs another torch: bits may differ
                 failures.append(f"first loss {peer}={loss} vs torch-lr-finder={ref}: other init?")
 
+    _check_heldout(failures)
     for f in failures:
         print("FAIL", f)
     print(f"{'FAILED' if failures else 'ok'}: {len(failures)} failure(s)")

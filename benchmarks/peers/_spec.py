@@ -1,11 +1,17 @@
 """The task spec every peer runner receives: validated and completed once, in the caller.
 
-A spec is a JSON-serialisable dict. Required: ``dataset``, ``model``, ``optimizer``
-(``"sgd"`` | ``"adamw"``), ``weight_decay``, ``batch_size``, ``seed``; ``momentum`` too for
-SGD. Optional: ``width`` (passed to ``build_model`` only when given), ``betas`` and ``eps``
-for AdamW (when absent, the defaults of the installed ``torch.optim.AdamW`` are written into
+A spec is a JSON-serialisable dict naming either a bundled task or a held-out one.
+
+Bundled: required ``dataset``, ``model``, ``optimizer`` (``"sgd"`` | ``"adam"`` |
+``"adamw"``), ``weight_decay``, ``batch_size``, ``seed``; ``momentum`` too for SGD. Optional:
+``width`` (passed to ``build_model`` only when given), ``betas`` and ``eps`` for Adam/AdamW
+(when absent, the defaults of the installed ``torch.optim.Adam``/``AdamW`` are written into
 the spec, so the fastai venv's Adam gets the very numbers the torch side uses), ``threads``
 (torch intra-op threads in the runner; 1 when absent).
+
+Held-out: ``{"heldout": NAME, "seed": int}`` (optional ``threads``), NAME a key of
+``benchmarks.heldout_tasks.TASKS``. The task fixes model, data, batch size, loss and
+optimizer, so a held-out spec takes no other field (see ``_heldout``).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import inspect
 import math
 from typing import Any
 
-OPTIMIZERS = ("sgd", "adamw")
+OPTIMIZERS = ("sgd", "adam", "adamw")
 DEFAULT_THREADS = 1  # one thread: runs are comparable whatever else the machine is doing
 _KNOWN = {
     "dataset",
@@ -29,6 +35,7 @@ _KNOWN = {
     "seed",
     "threads",
 }
+_HELDOUT_KNOWN = {"heldout", "seed", "threads"}
 
 
 def _number(spec: dict[str, Any], name: str, *, low: float, integer: bool = False) -> None:
@@ -55,6 +62,8 @@ def normalise_spec(spec: dict[str, Any]) -> dict[str, Any]:
     """
     if not isinstance(spec, dict):
         raise TypeError(f"spec must be a dict (JSON object), got {type(spec).__name__}")
+    if "heldout" in spec:
+        return _normalise_heldout(spec)
     unknown = sorted(set(spec) - _KNOWN)
     if unknown:
         raise ValueError(f"spec has unknown fields {unknown}; allowed: {sorted(_KNOWN)}")
@@ -81,11 +90,11 @@ def normalise_spec(spec: dict[str, Any]) -> dict[str, Any]:
         _number(out, "momentum", low=0.0)
         for name in ("betas", "eps"):
             if name in out:
-                raise ValueError(f"spec[{name!r}] is for AdamW; optimizer is 'sgd'")
+                raise ValueError(f"spec[{name!r}] is for Adam/AdamW; optimizer is 'sgd'")
     else:
         if "momentum" in out:
-            raise ValueError("spec['momentum'] is for SGD; AdamW takes 'betas'")
-        torch_defaults = _adamw_defaults()
+            raise ValueError(f"spec['momentum'] is for SGD; {out['optimizer']!r} takes 'betas'")
+        torch_defaults = _adam_defaults(out["optimizer"])
         out["betas"] = [float(b) for b in out.get("betas", torch_defaults["betas"])]
         out.setdefault("eps", torch_defaults["eps"])
         if len(out["betas"]) != 2 or not all(0.0 <= b < 1.0 for b in out["betas"]):
@@ -94,8 +103,30 @@ def normalise_spec(spec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _adamw_defaults() -> dict[str, Any]:
+def _normalise_heldout(spec: dict[str, Any]) -> dict[str, Any]:
+    """``{"heldout", "seed", "threads"}`` only: the held-out task fixes everything else."""
+    from benchmarks.heldout_tasks import TASKS  # here: it imports torch
+
+    extra = sorted(set(spec) - _HELDOUT_KNOWN)
+    if extra:
+        raise ValueError(
+            f"spec has fields {extra} that a heldout spec does not take (the task fixes "
+            f"them); allowed: {sorted(_HELDOUT_KNOWN)}"
+        )
+    if "seed" not in spec:
+        raise ValueError("spec lacks ['seed']; required: ['heldout', 'seed']")
+    out = dict(spec)
+    if not isinstance(out["heldout"], str) or out["heldout"] not in TASKS:
+        raise ValueError(f"spec['heldout'] = {out['heldout']!r}: allowed {sorted(TASKS)}")
+    _number(out, "seed", low=0, integer=True)
+    out.setdefault("threads", DEFAULT_THREADS)
+    _number(out, "threads", low=1, integer=True)
+    return out
+
+
+def _adam_defaults(name: str) -> dict[str, Any]:
     import torch  # here, so importing the package stays cheap
 
-    params = inspect.signature(torch.optim.AdamW).parameters
+    cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
+    params = inspect.signature(cls).parameters
     return {"betas": list(params["betas"].default), "eps": params["eps"].default}

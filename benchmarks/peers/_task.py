@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.utils.data import DataLoader, IterableDataset
 
 from lrlab.data import batches, load_dataset
@@ -51,7 +52,7 @@ class EpochBatches(IterableDataset):
         return batches(self.x, self.y, self.batch_size, seed=self.seed, epoch=epoch)
 
 
-def loader(batches_: EpochBatches) -> DataLoader:
+def loader(batches_: IterableDataset) -> DataLoader:
     """A plain ``torch.utils.data.DataLoader`` over ready-made batches (``batch_size=None``
     turns off its own batching; every tool accepts a DataLoader)."""
     return DataLoader(batches_, batch_size=None)
@@ -91,13 +92,27 @@ class Tap:
 
 @dataclass
 class Task:
+    """What a runner trains. Bundled tasks: cross-entropy, and the optimizer the spec names,
+    built by the runner (``torch_optimizer``). Held-out tasks (``_heldout``) bring their own:
+    ``optimizer`` is the very torch optimizer lrlab's finder gets, ``settings`` describes it
+    in spec terms (for fastai's optimizer), ``no_decay`` lists the parameters it exempts."""
+
     model: nn.Module
-    train: EpochBatches
-    test: EpochBatches  # for tools that insist on a validation loader; never iterated
+    train: IterableDataset
+    test: IterableDataset  # for tools that insist on a validation loader; never iterated
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy
+    regression: bool = False
+    optimizer: torch.optim.Optimizer | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    no_decay: list[nn.Parameter] = field(default_factory=list)
 
 
 def build_task(spec: dict[str, Any]) -> Task:
     """Data, then ``torch.manual_seed(seed)`` and the model: the same weights for every tool."""
+    if "heldout" in spec:
+        from ._heldout import build_heldout
+
+        return build_heldout(spec)
     torch.set_num_threads(spec["threads"])
     data = load_dataset(spec["dataset"])
     width = {"width": spec["width"]} if "width" in spec else {}
@@ -108,14 +123,25 @@ def build_task(spec: dict[str, Any]) -> Task:
     return Task(model, train, test)
 
 
+def task_optimizer(task: Task, spec: dict[str, Any], lr: float) -> torch.optim.Optimizer:
+    """The torch optimizer a torch-side tool gets, every group at ``lr``: the held-out task's
+    own (lrlab's param groups), or the one the bundled spec names over all parameters."""
+    if task.optimizer is None:
+        return torch_optimizer(spec, task.model.parameters(), lr=lr)
+    for group in task.optimizer.param_groups:
+        group["lr"] = lr
+    return task.optimizer
+
+
 def torch_optimizer(spec: dict[str, Any], params: Any, lr: float) -> torch.optim.Optimizer:
-    """The optimizer lrlab uses: ``SGD(momentum, weight_decay)`` or ``AdamW(betas, eps,
-    weight_decay)``, at the tool's start LR."""
+    """The optimizer lrlab uses: ``SGD(momentum, weight_decay)`` or ``Adam``/``AdamW(betas,
+    eps, weight_decay)``, at the tool's start LR."""
     if spec["optimizer"] == "sgd":
         return torch.optim.SGD(
             params, lr=lr, momentum=spec["momentum"], weight_decay=spec["weight_decay"]
         )
-    return torch.optim.AdamW(
+    cls = torch.optim.Adam if spec["optimizer"] == "adam" else torch.optim.AdamW
+    return cls(
         params,
         lr=lr,
         betas=tuple(spec["betas"]),

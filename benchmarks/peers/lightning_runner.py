@@ -12,6 +12,9 @@ The LightningModule is the smallest a user writes: the lrlab model, cross-entrop
 value it starts with does not matter. Trainer: CPU, one device, no logger, no checkpointing,
 no progress bar, no model summary (display and files only; the finder itself is unchanged).
 
+Held-out tasks: the task's loss, and ``configure_optimizers`` returns the optimizer
+``benchmarks/finder_heldout.py``'s ``start()`` builds (lrlab's param groups).
+
 Run: ``python -m benchmarks.peers.lightning_runner < spec.json`` (the dev venv).
 """
 
@@ -26,18 +29,17 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.tuner import Tuner
-from torch import nn
-from torch.nn import functional as F
 
-from ._task import Tap, build_task, loader, result, serve, torch_optimizer
+from ._task import Tap, Task, build_task, loader, result, serve, task_optimizer
 
 PEER = "lightning"
 
 
 class FinderModule(pl.LightningModule):
-    def __init__(self, model: nn.Module, spec: dict[str, Any], tap: Tap, lr: float) -> None:
+    def __init__(self, task: Task, spec: dict[str, Any], tap: Tap, lr: float) -> None:
         super().__init__()
-        self.model = model
+        self.model = task.model
+        self._task = task
         self.lr = lr  # read and overwritten by lr_find(update_attr=True)
         self._spec = spec
         self._tap = tap
@@ -47,12 +49,12 @@ class FinderModule(pl.LightningModule):
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         x, y = batch
-        loss = F.cross_entropy(self.model(x), y)
+        loss = self._task.loss(self.model(x), y)
         self._tap.record_loss(loss)
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        optimizer = torch_optimizer(self._spec, self.model.parameters(), lr=self.lr)
+        optimizer = task_optimizer(self._task, self._spec, lr=self.lr)
         self._tap.watch_optimizer(optimizer)
         return optimizer
 
@@ -67,7 +69,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         for name, p in inspect.signature(Tuner.lr_find).parameters.items()
         if name in ("min_lr", "max_lr", "num_training", "mode", "early_stop_threshold")
     }
-    module = FinderModule(task.model, spec, tap, lr=defaults["min_lr"])
+    module = FinderModule(task, spec, tap, lr=defaults["min_lr"])
     with tempfile.TemporaryDirectory(prefix="lrlab-lightning-") as root:
         trainer = pl.Trainer(
             accelerator="cpu",
@@ -91,6 +93,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         for name, p in inspect.signature(finder.suggestion).parameters.items()
         if name in ("skip_begin", "skip_end")
     }
+    settings |= {f"task_{k}": v for k, v in task.settings.items()}
     n = len(finder.results["lr"])
     notes = ["smoothed loss: EMA beta=0.98 debiased by trainer.global_step"]
     if n < settings["num_training"]:

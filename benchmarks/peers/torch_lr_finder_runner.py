@@ -10,6 +10,13 @@ Start LR: ``range_test`` starts from the optimizer's LR (``start_lr=None``); the
 is built with ``lr=1e-7``, as in the project's README examples (``optim.Adam(...,
 lr=1e-7)`` / ``optim.SGD(..., lr=1e-7)``), which is also fastai's start.
 
+Held-out tasks (``{"heldout": NAME, "seed": S}``): the optimizer is the one
+``benchmarks/finder_heldout.py``'s ``start()`` gives lrlab's finder (lrlab's param groups,
+no decay on biases and norms; SGD with momentum 0.9, or Adam/AdamW with the task's betas),
+every group set to the same ``1e-7`` start; the loss is the task's (cross-entropy or MSE);
+the loader yields lrlab's sweep batches, ``batches(task, seed, 0)``, on every pass. Nothing
+the tool takes differs from what lrlab's finder gets, so nothing is approximated.
+
 Run: ``python -m benchmarks.peers.torch_lr_finder_runner < spec.json`` (the dev venv).
 """
 
@@ -25,10 +32,9 @@ matplotlib.use("Agg")  # before torch_lr_finder imports pyplot: plot() must neve
 
 import matplotlib.pyplot as plt
 import torch
-from torch.nn import functional as F
 from torch_lr_finder import LRFinder
 
-from ._task import Tap, build_task, loader, result, serve, torch_optimizer
+from ._task import Tap, build_task, loader, result, serve, task_optimizer
 
 PEER = "torch-lr-finder"
 START_LR = 1e-7  # the optimizer's LR = range_test's start (README examples)
@@ -38,11 +44,11 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     task = build_task(spec)
     tap = Tap()
     tap.watch_model(task.model)
-    optimizer = torch_optimizer(spec, task.model.parameters(), lr=START_LR)
+    optimizer = task_optimizer(task, spec, lr=START_LR)
     tap.watch_optimizer(optimizer)
 
     def criterion(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        loss = F.cross_entropy(logits, target)
+        loss = task.loss(logits, target)
         tap.record_loss(loss)
         return loss
 
@@ -58,6 +64,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     settings |= _defaults(LRFinder.range_test, "diverge_th", "start_lr")
     settings |= _defaults(LRFinder.plot, "skip_start", "skip_end")
     settings["optimizer_lr"] = START_LR
+    settings |= {f"task_{k}": v for k, v in task.settings.items()}
     n = len(finder.history["lr"])
     notes = [f"smoothed loss: EMA smooth_f={settings['smooth_f']} (not debiased, first raw)"]
     if n < settings["num_iter"]:
