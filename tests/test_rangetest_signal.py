@@ -238,3 +238,38 @@ def test_a_linear_sweep_at_default_settings_is_refined_into_a_readable_curve() -
     assert rt.mode == "linear" and rt.start_lr == 1e-7 and len(rt.losses) >= MIN_POINTS
     assert rt.end_lr == pytest.approx(rt.coarse["lrs"][-1])  # again, up to where it stopped
     assert rt.suggest().lr < rt.end_lr and rt.tuning_updates <= 200
+
+
+def test_an_empty_validation_batch_is_skipped_not_read_as_nan() -> None:
+    # slicing a 360-example split in chunks of 500 yields an empty second chunk: its mean
+    # loss is NaN, and before it was skipped every validation reading of the sweep was NaN
+    torch.manual_seed(0)
+    x, y = torch.randn(360, 4), torch.randint(0, 2, (360,))
+    data = [(x[i : i + 32], y[i : i + 32]) for i in range(0, 320, 32)]
+    val = [(x[i : i + 500], y[i : i + 500]) for i in range(0, 1000, 500)]
+    assert len(val[1][1]) == 0
+    model = torch.nn.Linear(4, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    r = range_test(
+        model, opt, data, loss_fn=torch.nn.functional.cross_entropy, val_data=val,
+        num_updates=20, refine=False,
+    )  # fmt: skip
+    assert r.val_losses and all(np.isfinite(v) for v in r.val_losses)
+    with torch.no_grad():  # the first reading is the untrained model's loss on all 360
+        assert r.val_losses[0] == pytest.approx(
+            float(torch.nn.functional.cross_entropy(model(x), y)), rel=1e-5
+        )
+
+
+def test_a_second_sweep_too_short_to_read_is_not_run() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(256, 4)
+    y = (x[:, 0] > 0).long()
+    data = [(x[i : i + 32], y[i : i + 32]) for i in range(0, 256, 32)]
+    model = torch.nn.Linear(4, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    kw = dict(loss_fn=torch.nn.functional.cross_entropy, num_updates=12)
+    short = range_test(model, opt, data, refine_updates=MIN_POINTS - 1, **kw)  # type: ignore[arg-type]
+    assert short.coarse is None and short.tuning_updates == short.updates <= 12
+    read = range_test(model, opt, data, refine_updates=MIN_POINTS, **kw)  # type: ignore[arg-type]
+    assert read.coarse is not None and read.num_updates == MIN_POINTS

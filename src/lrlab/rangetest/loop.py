@@ -117,14 +117,19 @@ def apply_update(optimizer: torch.optim.Optimizer, scaler: Any | None = None) ->
 
 
 def cache_batches(data: Iterable[Any], n: int, device: torch.device) -> list[Any]:
-    """The first ``n`` batches of ``data`` on ``device`` (validation is read from these)."""
+    """The first ``n`` non-empty batches of ``data`` on ``device`` (validation is read
+    from these). An empty batch (a slice past the end of a tensor) is skipped: its mean
+    loss is NaN, and even at weight zero it would make every reading NaN."""
     cached = []
     for batch in data:
+        targets = batch[1] if isinstance(batch, (tuple, list)) and len(batch) > 1 else None
+        if targets is not None and hasattr(targets, "__len__") and len(targets) == 0:
+            continue
         cached.append(to_device(batch, device))
         if len(cached) == n:
             break
     if not cached:
-        raise ValueError("val_data yielded no batches")
+        raise ValueError("val_data yielded no non-empty batches")
     return cached
 
 

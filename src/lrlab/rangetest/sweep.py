@@ -42,7 +42,7 @@ from lrlab.rangetest.loop import (
 )
 from lrlab.rangetest.result import RangeTestResult
 from lrlab.rangetest.rules import DivergenceTest
-from lrlab.rangetest.signal import check_signal, refine_range
+from lrlab.rangetest.signal import MIN_POINTS, check_signal, refine_range
 from lrlab.rangetest.snapshot import TrainingSnapshot, hooks_suspended
 from lrlab.schedules import Exponential, Linear, Schedule
 
@@ -181,7 +181,7 @@ def range_test(
     if window is None:
         return first
     extra = refine_updates if refine_updates is not None else max(num_updates, 50)
-    if extra < 10:
+    if extra < MIN_POINTS:  # a shorter second sweep could never be read with confidence
         return first
     second = _run(setup, window[0], window[1], extra)
     second.coarse = dataclasses.asdict(first)

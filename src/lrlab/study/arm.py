@@ -98,6 +98,7 @@ def _range_test_bounds(
         ),
         which,
         data.iters_per_epoch,
+        total,
     )
     scale, updates, confirmed = 1.0, result.tuning_updates, None
     if rt.confirm:

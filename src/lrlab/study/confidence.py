@@ -16,9 +16,19 @@ from typing import Any
 
 from lrlab.rangetest import Bounds, LowConfidenceWarning, RangeTestResult
 
-#: updates of the sweep and its refinement a trial may always spend; the confirm step's
-#: runs come on top (it checks the pick, so it must not shorten the sweep that reads it)
-TUNING_FLOOR = 200
+#: updates of the sweep and its refinement a trial may always spend, or TUNING_SHARE of
+#: the trial's updates when that is more; the confirm step's runs (opt-in) come on top
+#: (it checks the pick, so it must not shorten the sweep that reads it)
+TUNING_FLOOR, TUNING_SHARE = 200, 0.1
+
+
+def tuning_budget(total: int) -> int:
+    """Updates of the sweep and its refinement in a trial of ``total`` updates.
+
+    >>> tuning_budget(1080), tuning_budget(10_000)
+    (200, 1000)
+    """
+    return max(TUNING_FLOOR, int(TUNING_SHARE * total))
 
 
 def read_bounds(
@@ -27,10 +37,12 @@ def read_bounds(
     run_sweep: Callable[..., RangeTestResult],
     schedule: str,
     iters_per_epoch: int,
+    total: int = 0,
 ) -> tuple[RangeTestResult, Bounds]:
     """Sweep (``run_sweep(refine=..., refine_updates=...)``) and read the bounds ``cfg``
-    (a `RangeTestConfig`) asks for, applying its ``on_low_confidence`` policy."""
-    left = max(0, TUNING_FLOOR - cfg.num_updates)
+    (a `RangeTestConfig`) asks for, applying its ``on_low_confidence`` policy; the
+    refinement gets what is left of `tuning_budget` of the trial's ``total`` updates."""
+    left = max(0, tuning_budget(total) - cfg.num_updates)
     result = run_sweep(refine=cfg.on_low_confidence != "use", refine_updates=left)
     with warnings.catch_warnings():
         if cfg.on_low_confidence == "error":
