@@ -120,6 +120,8 @@ def lrlab_pick(rt: RangeTestResult, multiple: float = 1.4) -> tuple[float | None
         return None, True
     if "validation" in s.reason:
         return s.lr / VAL_MULTIPLE * multiple, not s.confident
+    if "began to rise" in s.reason:  # the no-signal reading: its fraction scales alike
+        return s.lr / 1.4 * multiple, not s.confident
     scale = REFINED_MULTIPLE / 1.4 if rt.coarse else 1.0  # the shipped ratio, kept
     out = R.lrlab_rule(np.asarray(rt.lrs), np.asarray(rt.losses), multiple=multiple * scale)
     return out.lr, not s.confident

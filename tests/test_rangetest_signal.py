@@ -10,7 +10,13 @@ import torch
 
 from lrlab.rangetest import LowConfidenceWarning, RangeTestResult, range_test
 from lrlab.rangetest import rules as R
-from lrlab.rangetest.signal import MIN_POINTS, VAL_MULTIPLE, check_signal, refine_range
+from lrlab.rangetest.signal import (
+    MIN_POINTS,
+    ONSET_FRACTION,
+    VAL_MULTIPLE,
+    check_signal,
+    refine_range,
+)
 from lrlab.rangetest.smoothing import local_linear_matrix
 from lrlab.rangetest.sweep import _refinement
 
@@ -273,3 +279,39 @@ def test_a_second_sweep_too_short_to_read_is_not_run() -> None:
     assert short.coarse is None and short.tuning_updates == short.updates <= 12
     read = range_test(model, opt, data, refine_updates=MIN_POINTS, **kw)  # type: ignore[arg-type]
     assert read.coarse is not None and read.num_updates == MIN_POINTS
+
+
+def _flat_then_up(val: tuple[list[float], list[float]] | None = None) -> RangeTestResult:
+    # flat within noise 0.005 up to 1e-1, then a climb to 3x; the sweep diverged at index 95
+    x = np.log10(LRS[:96])
+    y = 0.69 + _noise(96, 0.005, seed=1) + 2.0 * np.clip(x + 1, 0, None) ** 2
+    kw = {"val_lrs": val[0], "val_losses": val[1]} if val else {}
+    return _result(y, "diverged", **kw)
+
+
+def test_flat_then_up_is_read_at_a_quarter_of_where_the_loss_began_to_rise() -> None:
+    r = _flat_then_up()
+    sig = r.signal()
+    # the climb is the only feature: it leaves the noise band upwards where the loss moved
+    assert sig.onset is not None and sig.onset == pytest.approx(sig.moved_from)
+    assert 0.115 / 10**0.48 <= sig.onset <= 0.115
+    s = r.suggest()
+    assert s.lr == pytest.approx(ONSET_FRACTION * sig.onset) and ONSET_FRACTION == 0.25
+    assert "began to rise" in s.reason
+    assert not s.confident and "check it with a short run" in s.warnings[0]
+    with pytest.warns(LowConfidenceWarning, match="began to rise"):
+        assert r.bounds("one_cycle").max_lr == pytest.approx(s.lr)
+
+
+def test_a_validation_dip_after_the_blow_up_began_is_not_read_as_learning() -> None:
+    # the validation loss dips at 1.0, where the training loss is already climbing
+    late = _flat_then_up(_val(drop_at=1.0))
+    sig = late.signal()
+    assert sig.val_lr is not None and sig.val_lr / VAL_MULTIPLE > sig.onset
+    assert late.suggest().lr == pytest.approx(ONSET_FRACTION * sig.onset)
+    # a dip well before the climb is learning the training loss was too noisy to show
+    early = _flat_then_up(_val(drop_at=1e-3))
+    sig = early.signal()
+    assert sig.val_lr / VAL_MULTIPLE < sig.onset
+    s = early.suggest()
+    assert s.lr == pytest.approx(sig.val_lr) and "validation" in s.reason and s.confident

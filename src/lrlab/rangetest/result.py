@@ -14,7 +14,14 @@ from typing import Any
 import numpy as np
 
 from lrlab.rangetest import rules as R
-from lrlab.rangetest.signal import REFINED_MULTIPLE, VAL_MULTIPLE, Signal, check_signal
+from lrlab.rangetest.signal import (
+    ONSET_FRACTION,
+    REFINED_MULTIPLE,
+    VAL_MULTIPLE,
+    Signal,
+    check_signal,
+    onset_note,
+)
 from lrlab.rangetest.table import RULES
 from lrlab.schedules import BOUNDS_READINGS
 
@@ -122,12 +129,10 @@ class RangeTestResult:
         """
         fn, lrs, ys = self._rule(rule)
         signal = self.signal() if RULES[rule].reads == "loss" else None
-        if rule == "lrlab" and signal is not None and not signal.ok and signal.val_lr:
-            reason = (
-                f"{VAL_MULTIPLE:g} x the LR at the validation loss's minimum; the training "
-                f"loss had no signal ({signal.reasons[0]})"
-            )
-            return Suggestion(signal.val_lr, rule, reason, None, None, ())
+        if rule == "lrlab" and signal is not None and not signal.ok:
+            no_signal = _no_signal_reading(signal)
+            if no_signal is not None:
+                return no_signal
         if rule == "lrlab" and self.coarse:
             fn = _refined_rule
         try:
@@ -303,3 +308,21 @@ def _bootstrap(
         return None
     lo, mid, hi = np.percentile(np.log10(picks), [10, 50, 90])
     return float(point * 10 ** (lo - mid)), float(point * 10 ** (hi - mid))
+
+
+def _no_signal_reading(signal: Signal) -> Suggestion | None:
+    """The default rule's reading of a curve whose training loss has no signal: the
+    validation loss's, when it fell clearly before the training loss began to rise
+    (afterwards it is the blow-up, not learning); else `ONSET_FRACTION` x that onset,
+    flagged; None when the curve has neither."""
+    onset = signal.onset
+    if signal.val_lr and (onset is None or signal.val_lr / VAL_MULTIPLE < onset):
+        reason = (
+            f"{VAL_MULTIPLE:g} x the LR at the validation loss's minimum; the training "
+            f"loss had no signal ({signal.reasons[0]})"
+        )
+        return Suggestion(signal.val_lr, "lrlab", reason, None, None, ())
+    if onset is None:
+        return None
+    reason = f"{ONSET_FRACTION:g} x the LR where the loss began to rise; it had no signal"
+    return Suggestion(ONSET_FRACTION * onset, "lrlab", reason, None, None, (onset_note(signal),))

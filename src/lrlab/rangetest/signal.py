@@ -15,6 +15,13 @@ noise, and every rule reads a learning rate off it. This module says when that h
   `val_lr` is `VAL_MULTIPLE` x the LR where it first reached 90% of its total drop
   (and the drop is over 2% of its level: a loss at chance moves 1% while the output
   bias settles);
+* when the training loss has no signal and the validation loss fell only at or after the
+  point where the training loss rose (the blow-up, not learning), the reading is
+  `ONSET_FRACTION` x that onset: the first LR at which the smoothed loss rose beyond its
+  noise above where it started. A model on a plateau for the whole sweep (a deep net
+  without normalisation, a GRU at chance) shows nothing else; the onset still bounds
+  the LR from above, and 1cycle loses little a factor below its best and everything a
+  factor above. The reading is flagged (`onset_note`);
 * `refine_range` is where a second, denser sweep looks: from a decade below the first LR
   at which the training or validation loss moved beyond its noise up to three times
   where the first sweep stopped (two decades at least); a linear sweep is run again
@@ -37,6 +44,11 @@ VAL_SNR = 4.0  # validation is on fixed batches: its noise is the drift between 
 VAL_MIN_RELATIVE_DROP = 0.02  # a loss at chance moves 1% as the output bias settles
 VAL_BOTTOM = 0.9  # the bottom: the first point with 90% of the total drop
 VAL_MULTIPLE = 1.4  # the default rule's multiple of the LR at the minimum
+#: The no-signal reading's fraction of the onset of the blow-up. Measured on the held-out
+#: families' no-signal sweeps (benchmarks/finder_heldout.py, in sample there): an 8-layer
+#: MLP without normalisation (best 0.17; onsets 0.73-0.99) lost 0.3-1.6 points at 1/4
+#: where the rules lost 24-48, and a GRU at chance (best 0.14; onsets 0.10-0.14) 7-10.
+ONSET_FRACTION = 0.25
 REFINE_DECADES = 2.0  # a refined exponential sweep spans at least this many decades
 REFINE_PAST = 3.0  # ... and runs to this multiple of where the first one stopped
 #: The default rule's multiple on a refined sweep: a denser sweep has trained longer by the
@@ -54,6 +66,7 @@ class Signal:
     reasons: tuple[str, ...]
     moved_from: float | None  # first LR where the training or validation loss moved
     val_lr: float | None  # VAL_MULTIPLE x the LR at the validation minimum, if it fell clearly
+    onset: float | None = None  # first LR where the smoothed training loss rose beyond noise
 
     @property
     def ok(self) -> bool:
@@ -67,16 +80,19 @@ def _robust_sd(values: np.ndarray) -> float:
     return float(np.median(np.abs(values - np.median(values))) / 0.6745)
 
 
-def training_signal(lrs: np.ndarray, losses: np.ndarray) -> tuple[list[str], float | None]:
-    """(reasons the training loss has no signal, first LR where it moved beyond its noise)."""
+def training_signal(
+    lrs: np.ndarray, losses: np.ndarray
+) -> tuple[list[str], float | None, float | None]:
+    """(reasons the training loss has no signal, first LR where it moved beyond its
+    noise, first LR where it rose beyond its noise above where it started)."""
     finite = np.isfinite(np.asarray(losses, dtype=float))
     n = int(np.argmin(finite)) if not finite.all() else len(finite)
     if n < 8:
-        return [f"only {n} finite points: the sweep is too short to read"], None
+        return [f"only {n} finite points: the sweep is too short to read"], None, None
     try:
         curve = prepare(lrs, losses)
     except CurveError as e:
-        return [str(e)], None
+        return [str(e)], None, None
     reasons = []
     if len(curve.raw) < MIN_POINTS:
         reasons.append(f"only {len(curve.raw)} points: too short a sweep to read with confidence")
@@ -96,11 +112,12 @@ def training_signal(lrs: np.ndarray, losses: np.ndarray) -> tuple[list[str], flo
             f"no signal: the loss fell by {drop:.3g}, within its own noise (raw losses "
             f"scatter by {raw_noise:.3g}; the smoothed curve by {noise:.3g})"
         )
-    away = np.abs(fit - fit[0]) > np.maximum(
-        SNR * np.hypot(spread, spread[0]), MIN_RELATIVE_DROP * level
-    )
+    beyond = np.maximum(SNR * np.hypot(spread, spread[0]), MIN_RELATIVE_DROP * level)
+    away = np.abs(fit - fit[0]) > beyond
     moved = float(curve.lrs[int(np.argmax(away))]) if away.any() else None
-    return reasons, moved
+    up = fit - fit[0] > beyond
+    onset = float(curve.lrs[int(np.argmax(up))]) if up.any() else None
+    return reasons, moved, onset
 
 
 def validation_reading(
@@ -139,14 +156,24 @@ def check_signal(
     val_losses: list[float] | None = None,
 ) -> Signal:
     """The training curve's signal, the validation reading and where anything moved."""
-    reasons, moved = training_signal(np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float))
+    reasons, moved, onset = training_signal(
+        np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)
+    )
     val_lr, val_moved = validation_reading(val_lrs, val_losses)
     if int(np.isfinite(np.asarray(losses, dtype=float)).sum()) < MIN_POINTS:
         # on a sweep this short the model barely trains at any LR, and the validation
         # minimum sits decades late (digits/MLP at 20 updates: 0.76 where 0.11 is right)
         val_lr = None
     starts = [m for m in (moved, val_moved) if m is not None]
-    return Signal(tuple(reasons), min(starts) if starts else None, val_lr)
+    return Signal(tuple(reasons), min(starts) if starts else None, val_lr, onset)
+
+
+def onset_note(signal: Signal) -> str:
+    """Why a no-signal pick was read at the onset of the blow-up (its warning)."""
+    return (
+        f"{signal.reasons[0]}; read at {ONSET_FRACTION:g} x where the loss began to rise "
+        f"({signal.onset:.3g}), the only feature of this curve: check it with a short run"
+    )
 
 
 def refine_range(
