@@ -170,9 +170,9 @@ def lightning_pick(task: HeldoutTask, seed: int) -> float | None:
         def configure_optimizers(self) -> torch.optim.Optimizer:
             return opt
 
-    class Batches(torch.utils.data.IterableDataset):  # the order every lrlab finder sees
+    class Batches(torch.utils.data.IterableDataset):  # lrlab's finder cycles epoch 0
         def __iter__(self) -> Any:
-            return iter([b for e in range(4) for b in batches(task, seed, e)])
+            return iter([b for _ in range(4) for b in batches(task, seed, 0)])
 
     data = torch.utils.data.DataLoader(Batches(), batch_size=None)
     with tempfile.TemporaryDirectory(prefix="lrlab-lightning-") as root:

@@ -361,14 +361,15 @@ READING = """\
 Held out first. These eight combinations are the calibration set: on model families the
 rule was not calibrated on (`benchmarks/finder_heldout.py`, docs/finder_heldout.md: a GRU,
 a transformer block, an 8-layer MLP without normalisation, an MSE regression, batch 16 and
-512) the default loses 6.0 points on average and 28.8 on its worst task (every pick there
-flagged as not confident), and leave-one-family-out (its multiple chosen without the scored
-family) 7.6 / 32.0; the same sweep without refinement loses 15.0 / 46.8, the best fastai
-rule 16.8 / 46.8 and Lightning's lr_find 54.0 / 93.3. The table below is in sample and was
-measured before refinement existed: of its 24 seed sweeps, the ones without signal are now
-refined (3 of 24 at the defaults: MNIST-1D CNN with SGD seeds 1 and 2, Fashion-MNIST CNN with
-SGD seed 0; their picks move from 0.111, 0.161, 0.0099 to 0.228, 0.144, 0.0361, next to
-grid optima of 0.169 and 0.0811), so those rows would change.
+512), leave-one-family-out (the rule's multiple chosen without the scored family), the
+headline figure, is 2.4 points mean regret and 7.3 on the worst family; trained at every
+pick the default loses 2.6 on average and 8.7 on its worst task (every pick there flagged
+as not confident); the real peers at their defaults lose 16.9 / 46.8 (fastai's minimum),
+20.8 / 46.2 (torch-lr-finder) and 55.6 / 93.3 (Lightning's lr_find). The table below is in
+sample and was measured before refinement existed: of its 24 seed sweeps, the ones without
+signal are now refined (3 of 24 at the defaults: MNIST-1D CNN with SGD seeds 1 and 2,
+Fashion-MNIST CNN with SGD seed 0; their picks move from 0.111, 0.161, 0.0099 to 0.228,
+0.144, 0.0361, next to grid optima of 0.169 and 0.0811), so those rows would change.
 
 Each finder reads a max_lr off its own range test (the peers are the real PyPI packages at
 their defaults); 1cycle with cyclical momentum then trains at that max_lr on the same seeds.
