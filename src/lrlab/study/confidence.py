@@ -42,7 +42,9 @@ def read_bounds(
     """Sweep (``run_sweep(refine=..., refine_updates=...)``) and read the bounds ``cfg``
     (a `RangeTestConfig`) asks for, applying its ``on_low_confidence`` policy; the
     refinement gets what is left of `tuning_budget` of the trial's ``total`` updates."""
-    left = max(0, tuning_budget(total) - cfg.num_updates)
+    # the refined sweep is as long as the first (what its reading was calibrated on), and
+    # never past the budget
+    left = min(max(cfg.num_updates, 50), max(0, tuning_budget(total) - cfg.num_updates))
     result = run_sweep(refine=cfg.on_low_confidence != "use", refine_updates=left)
     with warnings.catch_warnings():
         if cfg.on_low_confidence == "error":
