@@ -122,7 +122,9 @@ class RangeTestResult:
         resamples' 10th and 90th percentiles relative to their median. Warnings flag a
         curve that cannot be trusted (no signal in the training loss, too short, never
         turned up, spread over 0.5 decades). With the default rule, a training loss
-        without signal is read off the validation loss instead when that fell clearly.
+        without signal is read off the validation loss instead when that fell clearly
+        before the training loss began to rise, else at `ONSET_FRACTION` of where it
+        began to rise (flagged).
 
         Raises:
             ValueError: unknown rule, or a curve without the feature the rule needs.
