@@ -265,8 +265,14 @@ def run_task(name: str, seeds: list[int], grid_n: int, out: Path) -> dict[str, A
         ))
         for m in MULTIPLES
     }  # fmt: skip
+    # the noise floor: the grid's best LR chosen on the other seeds, scored on the one left out
+    floor = [
+        trained(s, max(grid, key=lambda g: statistics.mean(trained(o, g) for o in seeds if o != s)))
+        for s in seeds
+    ]
     result = {
         "task": name,
+        "oracle_other_seeds_pp": 100 * (means[best] - statistics.mean(floor)),
         "family": task.family,
         "optimizer": task.optimizer["name"],
         "seeds": seeds,
