@@ -298,7 +298,7 @@ def test_flat_then_up_is_read_at_a_quarter_of_where_the_loss_began_to_rise() -> 
     s = r.suggest()
     assert s.lr == pytest.approx(ONSET_FRACTION * sig.onset) and ONSET_FRACTION == 0.25
     assert "began to rise" in s.reason
-    assert not s.confident and "check it with a short run" in s.warnings[0]
+    assert not s.confident and "never left its starting plateau" in s.warnings[0]
     with pytest.warns(LowConfidenceWarning, match="began to rise"):
         assert r.bounds("one_cycle").max_lr == pytest.approx(s.lr)
 

@@ -172,7 +172,8 @@ def onset_note(signal: Signal) -> str:
     """Why a no-signal pick was read at the onset of the blow-up (its warning)."""
     return (
         f"{signal.reasons[0]}; read at {ONSET_FRACTION:g} x where the loss began to rise "
-        f"({signal.onset:.3g}), the only feature of this curve: check it with a short run"
+        f"({signal.onset:.3g}): the loss never left its starting plateau, so only a few "
+        "training runs around this LR can confirm it"
     )
 
 
