@@ -12,6 +12,19 @@ read the loss. Both are here. What the peers get wrong and this loop does not:
   says why the sweep stopped;
 * model, optimizer, scaler and RNG are restored exactly afterwards, also on exceptions,
   from a CPU copy (never a file in the user's directory).
+
+Example (`range_test`; the state is restored after it):
+    >>> import torch
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> x, y = torch.randn(256, 10), torch.randint(0, 3, (256,))
+    >>> model = torch.nn.Linear(10, 3)
+    >>> opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    >>> batches = [(x[i : i + 32], y[i : i + 32]) for i in range(0, 256, 32)]
+    >>> result = range_test(model, opt, batches, loss_fn=torch.nn.functional.cross_entropy,
+    ...                     start_lr=1e-4, end_lr=10, num_updates=40)
+    >>> result.stop_reason in ("completed", "diverged"), opt.param_groups[0]["lr"]
+    (True, 0.1)
 """
 
 from __future__ import annotations
@@ -84,108 +97,102 @@ def range_test(
 ) -> RangeTestResult:
     """Sweep the learning rate from ``start_lr`` to ``end_lr`` and record loss (and accuracy).
 
-    Two ways to say what one training step computes: ``loss_fn`` (batches are
-    ``(inputs, targets, *rest)``; the loss is ``loss_fn(model(inputs), targets)`` and train
-    accuracy is recorded for classification), or your own ``step(batch) -> loss`` for any
-    model, batch structure or loss (run autocast inside it for AMP). lrlab does the
-    backward pass, gradient accumulation, the (scaled) optimizer step and ``zero_grad``.
+    A training step is ``loss_fn(model(inputs), targets)`` on ``(inputs, targets, *rest)``
+    batches (train accuracy recorded for classification), or your own ``step(batch) ->
+    loss`` for anything else (autocast inside it for AMP); lrlab does the backward pass,
+    accumulation, the (scaled) optimizer step and ``zero_grad``.
 
     Args:
         model: the model; its state is restored afterwards.
-        optimizer: any torch optimizer; with several param groups their LR ratios are
-            kept and the reported LR is the group with the largest LR. A wrapper exposing
-            one as ``.optimizer`` (accelerate's ``AcceleratedOptimizer``) is unwrapped: the
-            sweep steps the torch optimizer itself (pass ``scaler=`` for AMP).
+        optimizer: any torch optimizer (group LR ratios kept; the largest is reported),
+            or a wrapper exposing one as ``.optimizer``, which the sweep steps itself.
         data: training batches, re-iterated as epochs if the sweep needs more.
         loss_fn: loss for the ``(inputs, targets)`` form.
         step: ``batch -> scalar loss tensor`` (forward only) for any other form.
-        start_lr, end_lr: the sweep's first and last LR (``end_lr`` is reached).
-        num_updates: optimizer updates in the sweep.
+        start_lr, end_lr, num_updates: the first and last LR (both reached), the updates.
         mode: ``"exp"`` (geometric ladder, Howard) or ``"linear"`` (Smith).
-        val_data: validation batches; the first ``val_batches`` are cached and evaluated
-            every ``eval_every`` updates (default: 20 evaluations over the sweep).
+        val_data: validation batches; the first ``val_batches`` non-empty ones are cached
+            and evaluated every ``eval_every`` updates (default: 20 over the sweep).
         evaluate: your own evaluation returning ``{"loss": ..., "accuracy": ...}``.
         accumulation: micro-batches per optimizer update.
         scaler: a ``torch.amp.GradScaler``; skipped (overflow) steps do not advance the sweep.
         device: where batches go in the ``loss_fn`` form (default: the model's device).
-        smoothing: EMA factor of the recorded smoothed loss (debiased), as fastai's 0.98.
-        diverge_factor: stop when the smoothed loss exceeds ``best + factor * spread``,
-            where spread is ``start - best`` (``start``: the median of the first losses),
-            and at least five times the batch-to-batch noise of the first 20 losses: with
-            the default 1.0, when the loss is back above where it started. Shift- and
-            scale-invariant, so it works for any sign and scale of loss.
+        smoothing: the debiased EMA factor of the recorded smoothed loss (fastai's 0.98).
+        diverge_factor: stop when the smoothed loss exceeds ``best + factor * (start -
+            best)`` and 5x the first 20 losses' noise (1.0: back above where it started;
+            `lrlab.rangetest.rules.DivergenceTest`).
         stop_on_divergence: False records the whole ladder (non-finite losses still stop).
-        progress: called as ``progress(update, num_updates, lr, loss)`` after each update.
-        refine: when the sweep has no signal (`lrlab.rangetest.signal`: too short, a loss
-            that stays within its own noise, resampled readings that disagree), run a
-            second sweep from the same starting state over the window where the training
-            or validation loss moved (a decade below that, up to where the first sweep
-            stopped); the result is that second sweep, with the first in ``coarse``.
-            False returns the first sweep as it is.
-        refine_updates: updates of the second sweep (default: ``max(num_updates, 50)``);
-            `RangeTestResult.tuning_updates` counts both sweeps.
+        progress: ``progress(update, num_updates, lr, loss)``, called after each update.
+        refine: when the sweep has no signal (`lrlab.rangetest.signal`), run a denser
+            second sweep from the same state over where the loss moved and return it,
+            with the first in ``coarse``; False returns the first sweep as it is.
+        refine_updates: updates of the second sweep (default ``max(num_updates, 50)``;
+            under 30: none); `RangeTestResult.tuning_updates` counts both sweeps.
 
-    Returns:
-        A `RangeTestResult`; call ``.suggest()``, ``.bounds(schedule=...)``, ``.plot()``.
-
-    Example:
-        >>> import torch
-        >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
-        <torch._C.Generator object at ...>
-        >>> x, y = torch.randn(256, 10), torch.randint(0, 3, (256,))
-        >>> model = torch.nn.Linear(10, 3)
-        >>> opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-        >>> batches = [(x[i : i + 32], y[i : i + 32]) for i in range(0, 256, 32)]
-        >>> result = range_test(model, opt, batches, loss_fn=torch.nn.functional.cross_entropy,
-        ...                     start_lr=1e-4, end_lr=10, num_updates=40)
-        >>> result.stop_reason in ("completed", "diverged"), opt.param_groups[0]["lr"]
-        (True, 0.1)
+    Returns a `RangeTestResult`: ``.suggest()``, ``.bounds(schedule=...)``, ``.plot()``.
     """
     _check_args(
-        start_lr,
-        end_lr,
-        num_updates,
-        mode,
-        accumulation,
-        smoothing,
-        diverge_factor,
-        val_batches,
-        eval_every,
-    )
+        start_lr, end_lr, num_updates, mode, accumulation, smoothing, diverge_factor,
+        val_batches, eval_every,
+    )  # fmt: skip
     if (loss_fn is None) == (step is None):
         raise ValueError("give exactly one of loss_fn= (for (inputs, targets) batches) or step=")
+    setup = _setup(
+        model, optimizer, data, loss_fn, step, val_data, val_batches, evaluate, device, mode,
+        eval_every, accumulation, scaler, (smoothing, diverge_factor, stop_on_divergence),
+        progress,
+    )  # fmt: skip
+    first = _run(setup, start_lr, end_lr, num_updates)
+    window = _refinement(first) if refine and iter(data) is not data else None
+    extra = refine_updates if refine_updates is not None else max(num_updates, 50)
+    if window is None or extra < MIN_POINTS:  # a shorter second sweep could not be read
+        return first
+    second = _run(setup, window[0], window[1], extra)
+    second.coarse = dataclasses.asdict(first)
+    return second
+
+
+def _setup(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data: Iterable[Any],
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None,
+    step: Callable[[Any], torch.Tensor] | None,
+    val_data: Iterable[Any] | None,
+    val_batches: int,
+    evaluate: Callable[[], Mapping[str, float]] | None,
+    device: torch.device | str | None,
+    mode: str,
+    eval_every: int | None,
+    accumulation: int,
+    scaler: Any | None,
+    divergence: tuple[float, float, bool],
+    progress: Progress | None,
+) -> _Setup:
+    """What every sweep of one range test shares: the unwrapped optimizer, the step, the
+    cached validation and each group's LR ratio to the largest."""
     # A wrapper's step() may skip (accumulation) or scale on its own; the sweep does both.
     optimizer = inner_optimizer(optimizer)
-    device = model_device(model, device)
+    dev = model_device(model, device)
     if evaluate is None and val_data is not None:
         if loss_fn is None:
             raise ValueError("val_data needs loss_fn=; with step= pass evaluate= instead")
-        evaluate = cached_evaluator(model, loss_fn, cache_batches(val_data, val_batches, device))
+        evaluate = cached_evaluator(model, loss_fn, cache_batches(val_data, val_batches, dev))
     ref = max(float(g["lr"]) for g in optimizer.param_groups)
-    setup = _Setup(
+    return _Setup(
         model,
         optimizer,
         data,
-        step if step is not None else SupervisedStep(model, loss_fn, device),  # type: ignore[arg-type]
+        step if step is not None else SupervisedStep(model, loss_fn, dev),  # type: ignore[arg-type]
         evaluate,
         [float(g["lr"]) / ref if ref > 0 else 1.0 for g in optimizer.param_groups],
         mode,
         eval_every,
         accumulation,
         scaler,
-        (smoothing, diverge_factor, stop_on_divergence),
+        divergence,
         progress,
     )
-    first = _run(setup, start_lr, end_lr, num_updates)
-    window = _refinement(first) if refine and iter(data) is not data else None
-    if window is None:
-        return first
-    extra = refine_updates if refine_updates is not None else max(num_updates, 50)
-    if extra < MIN_POINTS:  # a shorter second sweep could never be read with confidence
-        return first
-    second = _run(setup, window[0], window[1], extra)
-    second.coarse = dataclasses.asdict(first)
-    return second
 
 
 def _refinement(result: RangeTestResult) -> tuple[float, float] | None:
