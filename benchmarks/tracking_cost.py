@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import pickle
 import shutil
 import statistics
 import tempfile
@@ -67,6 +68,7 @@ class Run:
     db_bytes: int
     track_bytes: int
     empty_bytes: int  # the tracking store before its first trial
+    result_bytes: int = 0  # a trial's result pickled (its per-update trace most of it)
     errors: list[str] = field(default_factory=list)
 
 
@@ -87,6 +89,7 @@ class Timed:
         self.inner, self.store = inner, store
         self.seconds = {"open": 0.0, "trial": 0.0, "close": 0.0}
         self.empty_bytes = 0  # the store after open, before any trial
+        self.result_bytes: list[int] = []  # each trial's result as a worker sends it
         self.errors: list[str] = []
 
     def _call(self, name: str, *args: Any) -> None:
@@ -103,8 +106,9 @@ class Timed:
         self._call("open", *args)
         self.empty_bytes = size(self.store)
 
-    def trial(self, *args: Any) -> None:
-        self._call("trial", *args)
+    def trial(self, spec: Any, result: dict[str, Any]) -> None:
+        self.result_bytes.append(len(pickle.dumps(result)))  # outside the timed call
+        self._call("trial", spec, result)
 
     def close(self) -> None:
         self._call("close")
@@ -160,6 +164,7 @@ def run_once(name: str, cfg: dict[str, Any], root: Path) -> Run:
         db_bytes=size(directory / "study.db"),
         track_bytes=size(store_dir),
         empty_bytes=tracker.empty_bytes if tracker is not None else 0,
+        result_bytes=max(tracker.result_bytes, default=0) if tracker is not None else 0,
         errors=errors,
     )
     shutil.rmtree(work, ignore_errors=True)
@@ -218,6 +223,18 @@ def table(results: dict[str, list[Run] | str]) -> list[str]:
             cells = row(name, runs, base)
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def result_size(results: dict[str, list[Run] | str]) -> str:
+    """A line on a trial's result as a worker sends it (the median over tracked runs)."""
+    sizes = [r.result_bytes for v in results.values() if isinstance(v, list) for r in v]
+    sizes = [b for b in sizes if b]
+    if not sizes:
+        return "A trial's result: not measured (no tracked run)."
+    return (
+        f"A trial's result, pickled as a worker sends it to the driver (its per-update LR "
+        f"and momentum trace most of it): {statistics.median(sizes) / 1e3:.0f} kB."
+    )
 
 
 def write_section(text: str, section: str) -> str:
@@ -285,6 +302,8 @@ def report(results: dict[str, list[Run] | str], updates: int, args: argparse.Nam
         "MLflow, paid once per process, is not counted.",
         "",
         *table(results),
+        "",
+        result_size(results),
     ]
     return "\n".join(lines) + "\n"
 

@@ -54,6 +54,15 @@ def test_table_differences_repetition_by_repetition() -> None:
     assert _cells(lines[4]) == ["TensorBoard", "not installed", "", "", "", "", ""]
 
 
+def test_result_size_is_the_median_over_tracked_runs() -> None:
+    tracked = [_run(1.0), _run(1.0), _run(1.0)]
+    for run, size in zip(tracked, (181_000, 179_000, 250_000)):
+        run.result_bytes = size
+    line = tc.result_size({"no tracking": [_run(1.0)], "TensorBoard": tracked, "x": "failed"})
+    assert line.endswith(": 181 kB.")
+    assert "not measured" in tc.result_size({"no tracking": [_run(1.0)], "x": "not installed"})
+
+
 def test_table_needs_the_untracked_runs_first() -> None:
     with pytest.raises(ValueError, match="no tracking"):
         tc.table({"no tracking": "not installed", "TensorBoard": [_run(1.0)]})
