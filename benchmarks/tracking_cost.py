@@ -256,6 +256,7 @@ def write_section(text: str, section: str) -> str:
 
 def measure(args: argparse.Namespace) -> tuple[dict[str, list[Run] | str], int]:
     """Every configuration's runs, taking turns; and the updates per trial."""
+    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 refuses it otherwise
     cfg = study(args.seeds, args.epochs)
     results: dict[str, list[Run] | str] = {}
     for name, (_, packages, _) in CONFIGS.items():
@@ -265,16 +266,19 @@ def measure(args: argparse.Namespace) -> tuple[dict[str, list[Run] | str], int]:
     try:
         live = [n for n, r in results.items() if not isinstance(r, str)]
         warm = {**cfg, "seeds": [0], "task": {**cfg["task"], "epochs": 1}}
-        for name in live:  # imports, data caches, MLflow's schema: not counted
-            run_once(name, warm, root)
-        for rep in range(args.reps):
+        for rep in range(-1, args.reps):  # rep -1: the warm-up (imports, data caches)
             for name in list(live):
-                run = run_once(name, cfg, root)
-                print(f"  rep {rep + 1} {name:<20} {run.seconds / run.trials:6.2f} s/trial")
+                try:
+                    run = run_once(name, warm if rep < 0 else cfg, root)
+                except Exception as e:  # a tracker refusing its store: the row says so
+                    run = Run(0.0, 0.0, 0.0, 1, 0, 0, 0, 0, errors=[f"{type(e).__name__}: {e}"])
                 if run.errors:
-                    results[name] = f"failed: {run.errors[0]}"
+                    results[name] = f"failed: {run.errors[0].splitlines()[0]}"
                     live.remove(name)
                     continue
+                if rep < 0:
+                    continue
+                print(f"  rep {rep + 1} {name:<20} {run.seconds / run.trials:6.2f} s/trial")
                 runs = results[name]
                 assert not isinstance(runs, str)
                 runs.append(run)
@@ -319,7 +323,6 @@ def main() -> None:
         if value < 1:
             parser.error(f"{key}={value} is invalid; expected an integer >= 1")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 refuses it otherwise
     import torch
 
     torch.set_num_threads(1)
