@@ -147,49 +147,6 @@ def picks(rt: RangeTestResult) -> dict[str, dict[str, Any]]:
     return out
 
 
-def lightning_pick(task: HeldoutTask, seed: int) -> float | None:
-    """PyTorch Lightning's ``Tuner(trainer).lr_find`` at its defaults, then ``suggestion()``
-    (the peer as benchmarks/peers/lightning_runner.py runs it, on this task's model)."""
-    import logging
-    import tempfile
-
-    import pytorch_lightning as pl
-    from pytorch_lightning.tuner import Tuner
-
-    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
-    model, opt = start(task, seed)
-
-    class Module(pl.LightningModule):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model, self.lr = model, 1e-8
-
-        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-            return task.loss(self.model(batch[0]), batch[1])
-
-        def configure_optimizers(self) -> torch.optim.Optimizer:
-            return opt
-
-    class Batches(torch.utils.data.IterableDataset):  # lrlab's finder cycles epoch 0
-        def __iter__(self) -> Any:
-            return iter([b for _ in range(4) for b in batches(task, seed, 0)])
-
-    data = torch.utils.data.DataLoader(Batches(), batch_size=None)
-    with tempfile.TemporaryDirectory(prefix="lrlab-lightning-") as root:
-        trainer = pl.Trainer(
-            accelerator="cpu",
-            devices=1,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            default_root_dir=root,
-        )
-        torch.set_num_threads(1)
-        finder = Tuner(trainer).lr_find(Module(), train_dataloaders=data)
-        return None if finder is None else finder.suggestion()
-
-
 def interpolate(grid: dict[float, float], lr: float | None) -> float:
     """The seed-mean grid score at ``lr`` (linear in log LR; outside the grid: the edge)."""
     if lr is None or not lr > 0:
@@ -223,19 +180,9 @@ def run_task(name: str, seeds: list[int], grid_n: int, out: Path) -> dict[str, A
     per_seed = {
         s: picks(RangeTestResult.from_json(json.dumps(curves[str(s)]["curve"]))) for s in seeds
     }
-    peers = cache.setdefault("lightning", {})
-    for s in seeds:
-        if str(s) not in peers and PEERS:
-            try:
-                peers[str(s)] = lightning_pick(task, s)
-            except ImportError:
-                peers[str(s)] = None
-            path.write_text(json.dumps(cache, indent=1))
-        if str(s) in peers:
-            per_seed[s]["lightning"] = {"lr": peers[str(s)], "flagged": False, "updates": 100}
     save = lambda: path.write_text(json.dumps(cache, indent=1))  # noqa: E731
     for s, rows in peer_rows(name, seeds, cache, save, run=PEERS).items():
-        per_seed[s] |= rows  # the real torch-lr-finder and fastai, cached under "peers"
+        per_seed[s] |= rows  # the real peers, cached under "peers"
     means = {lr: statistics.mean(trained(s, lr) for s in seeds) for lr in grid}
     best = max(means, key=lambda k: means[k])
     finders: dict[str, Any] = {}

@@ -1,5 +1,6 @@
 """The real peer LR finders on the held-out tasks, for ``benchmarks/finder_heldout.py``.
 
+Lightning's ``Tuner(trainer).lr_find`` and ``suggestion()`` at their defaults,
 torch-lr-finder (``range_test(loader)`` at its defaults: exponential to 10 in 100 steps, its
 ``plot(suggest_lr=True)`` steepest-gradient suggestion) and fastai's ``Learner.lr_find``
 (its four suggest funcs) run through ``benchmarks/peers`` on ``{"heldout": task, "seed": s}``:
@@ -31,6 +32,8 @@ def missing(peer: str) -> str | None:
     """Why ``peer`` cannot run here, or None when it can."""
     if peer == "torch-lr-finder" and importlib.util.find_spec("torch_lr_finder") is None:
         return "torch-lr-finder is not installed in this venv (bash benchmarks/peers_env.sh)"
+    if peer == "lightning" and importlib.util.find_spec("pytorch_lightning") is None:
+        return "pytorch-lightning is not installed in this venv (pip install -e '.[lightning]')"
     if peer == "fastai" and not Path(peer_python("fastai")).exists():
         return f"no fastai venv at {peer_python('fastai')} (bash benchmarks/peers_env.sh)"
     return None
@@ -52,9 +55,10 @@ def _rows(peer: str, entry: dict[str, Any]) -> dict[str, dict[str, Any]]:
     failed = "error" in entry
     sug = entry.get("suggestions", {})
     updates = entry.get("updates", 0)
-    names = {"torch-lr-finder": {"torch-lr-finder": "steepest"}}.get(
-        peer, {f"fastai:{rule}": rule for rule in FASTAI_RULES}
-    )
+    names = {
+        "torch-lr-finder": {"torch-lr-finder": "steepest"},
+        "lightning": {"lightning": "steepest"},
+    }.get(peer, {f"fastai:{rule}": rule for rule in FASTAI_RULES})
     return {
         row: {"lr": sug.get(name), "flagged": failed, "updates": updates}
         for row, name in names.items()
@@ -73,7 +77,7 @@ def peer_rows(
     from ``cache["peers"]``, the rest computed (when ``run``) and cached (``save()``)."""
     store = cache.setdefault("peers", {})
     out: dict[int, dict[str, dict[str, Any]]] = {s: {} for s in seeds}
-    for peer in ("torch-lr-finder", "fastai"):
+    for peer in ("lightning", "torch-lr-finder", "fastai"):
         done = store.setdefault(peer, {})
         todo = [s for s in seeds if str(s) not in done]
         why = missing(peer) if todo and run else None

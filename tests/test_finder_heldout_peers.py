@@ -13,7 +13,14 @@ if str(REPO) not in sys.path:
 from benchmarks import finder_heldout_peers as fhp  # noqa: E402
 from benchmarks.finder_heldout_report import peers_line, reading  # noqa: E402
 
-ROWS = {"torch-lr-finder", "fastai:valley", "fastai:steep", "fastai:minimum", "fastai:slide"}
+ROWS = {
+    "lightning",
+    "torch-lr-finder",
+    "fastai:valley",
+    "fastai:steep",
+    "fastai:minimum",
+    "fastai:slide",
+}
 
 
 def _no_run(*args):
@@ -25,6 +32,10 @@ def test_cached_results_become_rows_without_running(monkeypatch):
     fastai = {"valley": 0.01, "steep": 1e-5, "minimum": 0.003, "slide": None}
     cache = {
         "peers": {
+            "lightning": {
+                "0": {"suggestions": {"steepest": 7.6e-4}, "updates": 100},
+                "1": {"suggestions": {"steepest": None}, "updates": 41},
+            },
             "torch-lr-finder": {
                 "0": {"suggestions": {"steepest": 0.02}, "updates": 98},
                 "1": {"error": "fastai runner exited 1"},
@@ -41,6 +52,8 @@ def test_cached_results_become_rows_without_running(monkeypatch):
     assert rows[1]["torch-lr-finder"] == {"lr": None, "flagged": True, "updates": 0}
     assert rows[0]["fastai:valley"] == {"lr": 0.01, "flagged": False, "updates": 95}
     assert rows[1]["fastai:slide"] == {"lr": None, "flagged": False, "updates": 100}
+    assert rows[0]["lightning"] == {"lr": 7.6e-4, "flagged": False, "updates": 100}
+    assert rows[1]["lightning"] == {"lr": None, "flagged": False, "updates": 41}
 
 
 def test_a_missing_peer_is_left_out_with_one_line(monkeypatch, capsys):
@@ -55,6 +68,7 @@ def test_a_missing_peer_is_left_out_with_one_line(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert out.count("torch-lr-finder left out: torch-lr-finder is not here") == 1
     assert out.count("fastai left out: fastai is not here") == 1
+    assert out.count("lightning left out: lightning is not here") == 1
     assert saved == []
 
 
