@@ -191,15 +191,17 @@ def test_a_study_refines_stops_or_uses_a_low_confidence_pick() -> None:
         return flat
 
     with pytest.warns(LowConfidenceWarning):
-        _, b = read_bounds(RangeTestConfig(), "a", run_sweep, "one_cycle", 10)
+        _, b = read_bounds(RangeTestConfig(), "a", run_sweep, "one_cycle", 10, 300)
     assert asked[-1] == {"refine": True, "refine_updates": 100}  # 200 - the 100-update sweep
     assert b.suggestion.warnings and not b.suggestion.confident
     cfg = RangeTestConfig(on_low_confidence="use", confirm=[1, 2], confirm_updates=30)
     with pytest.warns(LowConfidenceWarning):
-        read_bounds(cfg, "a", run_sweep, "one_cycle", 10)
+        read_bounds(cfg, "a", run_sweep, "one_cycle", 10, 300)
     assert asked[-1] == {"refine": False, "refine_updates": 100}  # confirm runs come on top
     with pytest.raises(ValueError, match=r"arm 'a': the range test's pick .* not confident"):
-        read_bounds(RangeTestConfig(on_low_confidence="error"), "a", run_sweep, "one_cycle", 10)
+        read_bounds(
+            RangeTestConfig(on_low_confidence="error"), "a", run_sweep, "one_cycle", 10, 300
+        )
     with pytest.raises(ValueError, match="on_low_confidence"):
         RangeTestConfig(on_low_confidence="ignore")  # type: ignore[arg-type]
     assert confidence_line(flat).startswith("LOW CONFIDENCE: max_lr ")

@@ -36,9 +36,9 @@ def test_the_confirm_step_does_not_shorten_the_refined_sweep() -> None:
         return flat
 
     with pytest.warns(LowConfidenceWarning):
-        read_bounds(RangeTestConfig(), "auto", run_sweep, "one_cycle", 36)
+        read_bounds(RangeTestConfig(), "auto", run_sweep, "one_cycle", 36, 1080)
     with pytest.warns(LowConfidenceWarning):
-        read_bounds(RangeTestConfig(confirm=[1, 2, 4]), "confirm", run_sweep, "one_cycle", 36)
+        read_bounds(RangeTestConfig(confirm=[1, 2, 4]), "confirm", run_sweep, "one_cycle", 36, 1080)
     assert asked == [{"refine": True, "refine_updates": 100}] * 2
 
 

@@ -94,9 +94,9 @@ def confirm(
     suspended = hooks_suspended(optimizer)  # the user's scheduler/LARS hooks stay off
     suspended.__enter__()
     try:
+        run = _Run(step, optimizer, updates_each, accumulation, scaler, has_momentum)
         for lr_max in candidates:
             snapshot.restore(model, optimizer, scaler)
-            run = _Run(step, optimizer, updates_each, accumulation, scaler, has_momentum)
             if run.trains(data, float(lr_max)):
                 value = float(evaluated(model, evaluate, optimizer)["loss"])
                 losses.append(value if math.isfinite(value) else math.inf)

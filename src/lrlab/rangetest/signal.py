@@ -44,10 +44,11 @@ VAL_SNR = 4.0  # validation is on fixed batches: its noise is the drift between 
 VAL_MIN_RELATIVE_DROP = 0.02  # a loss at chance moves 1% as the output bias settles
 VAL_BOTTOM = 0.9  # the bottom: the first point with 90% of the total drop
 VAL_MULTIPLE = 1.4  # the default rule's multiple of the LR at the minimum
-#: The no-signal reading's fraction of the onset of the blow-up. Measured on the held-out
-#: families' no-signal sweeps (benchmarks/finder_heldout.py, in sample there): an 8-layer
-#: MLP without normalisation (best 0.17; onsets 0.73-0.99) lost 0.3-1.6 points at 1/4
-#: where the rules lost 24-48, and a GRU at chance (best 0.14; onsets 0.10-0.14) 7-10.
+#: The no-signal reading's fraction of the onset of the blow-up, chosen on the held-out
+#: families' no-signal sweeps (benchmarks/finder_heldout.py, in sample there): on the
+#: 8-layer MLP without normalisation (best 0.17, onsets 0.7-1.3) the default loses 8.7
+#: points, at the task's 8.4 noise floor, where fastai's rules on the same sweeps lose
+#: 46-49; on the GRU at chance (best 0.14, onsets 0.10-0.14) it loses 6.3.
 ONSET_FRACTION = 0.25
 REFINE_DECADES = 2.0  # a refined exponential sweep spans at least this many decades
 REFINE_PAST = 3.0  # ... and runs to this multiple of where the first one stopped

@@ -37,7 +37,7 @@ def read_bounds(
     run_sweep: Callable[..., RangeTestResult],
     schedule: str,
     iters_per_epoch: int,
-    total: int = 0,
+    total: int,
 ) -> tuple[RangeTestResult, Bounds]:
     """Sweep (``run_sweep(refine=..., refine_updates=...)``) and read the bounds ``cfg``
     (a `RangeTestConfig`) asks for, applying its ``on_low_confidence`` policy; the
